@@ -1,0 +1,193 @@
+//! Startup wiring: connect, verify the stream, migrate, and serve.
+//!
+//! Each subcommand is one function here that takes what it needs (including
+//! its listener and shutdown signal) as arguments, so tests call the same
+//! code the binary runs.
+
+use crate::auth::{Tokens, DEV_TOKENS};
+use crate::config::{Config, ServeConfig};
+use crate::http::{self, AppState};
+use anyhow::{bail, Context as _};
+use futures::FutureExt;
+use ordo_ledger::{Ledger, LedgerConfig};
+use ordo_projections::{OrderViews, Projector, ProjectorConfig, MIGRATOR};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use std::future::Future;
+use std::str::FromStr;
+use tokio::net::TcpListener;
+
+/// The connections every subcommand needs.
+pub struct Services {
+    pub ledger: Ledger,
+    pub pool: PgPool,
+}
+
+/// Connects to PostgreSQL (creating the database if missing) and NATS, and
+/// creates or verifies the stream.
+pub async fn connect(config: &Config) -> anyhow::Result<Services> {
+    let pool = connect_database(&config.database_url).await?;
+    let client = async_nats::ConnectOptions::new()
+        .name("ordo")
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connect to NATS at {}", config.nats_url))?;
+    let mut ledger_config = LedgerConfig::new(config.namespace.clone());
+    ledger_config.replicas = config.stream_replicas;
+    let ledger = Ledger::open(client, ledger_config)
+        .await
+        .with_context(|| format!("open stream {}", config.namespace.stream_name()))?;
+    report_durability(&ledger).await?;
+    Ok(Services { ledger, pool })
+}
+
+/// Says at start what an acknowledged append means on this server
+/// (DESIGN.md, "Durability").
+async fn report_durability(ledger: &Ledger) -> anyhow::Result<()> {
+    let durability = ledger.durability().await.context("read stream durability")?;
+    let meaning = if durability.replicas >= 3 {
+        "acknowledged after a quorum of replicas stored it"
+    } else if durability.supports_sync_always {
+        "acknowledged after the write; fsync before ack only with sync_interval: always"
+    } else {
+        "acknowledged after the write; this server version fsyncs on a timer (every 2 min)"
+    };
+    tracing::info!(
+        server_version = %durability.server_version,
+        stream = %durability.stream,
+        storage = %durability.storage,
+        replicas = durability.replicas,
+        "ledger durability: {meaning}"
+    );
+    Ok(())
+}
+
+/// Connects to the database, creating it first if it does not exist.
+pub async fn connect_database(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .with_context(|| "parse ORDO_DATABASE_URL")?
+        .log_statements(tracing::log::LevelFilter::Trace);
+    match PgPoolOptions::new().max_connections(16).connect_with(options.clone()).await {
+        Ok(pool) => Ok(pool),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+            let name = options.get_database().unwrap_or("ordo").to_owned();
+            create_database(&options, &name).await?;
+            PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("connect to database {name}"))
+        }
+        Err(e) => Err(e).with_context(|| "connect to PostgreSQL"),
+    }
+}
+
+async fn create_database(options: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        bail!("database {name:?} does not exist and its name is not safe to create");
+    }
+    let admin = options.clone().database("postgres");
+    let mut connection = admin.connect().await.context("connect to database postgres")?;
+    let created = sqlx::query(&format!("create database {name}")).execute(&mut connection).await;
+    match created {
+        Ok(_) => tracing::info!(database = name, "created database"),
+        // Someone else created it in the meantime: fine.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+        Err(e) => return Err(e).with_context(|| format!("create database {name}")),
+    }
+    Ok(())
+}
+
+/// `ordo migrate`: applies the read-model migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("apply migrations")?;
+    tracing::info!(migrations = MIGRATOR.iter().count(), "migrations applied");
+    Ok(())
+}
+
+/// The tokens `serve` accepts: the tokens file, or with `--dev` the
+/// well-known development tokens. Anything else refuses to start.
+pub fn resolve_tokens(config: &ServeConfig) -> anyhow::Result<Tokens> {
+    match (&config.tokens_file, config.dev) {
+        (Some(path), _) => Tokens::load(path),
+        (None, true) => {
+            crate::output::print_dev_tokens(DEV_TOKENS);
+            Ok(Tokens::dev())
+        }
+        (None, false) => bail!(
+            "no tokens file: set ORDO_TOKENS_FILE (one `<role> <token>` per line), \
+             or pass --dev for development tokens"
+        ),
+    }
+}
+
+/// `ordo serve`: the API and the projectors in one process, until
+/// `shutdown` resolves. Then it stops taking requests, lets in-flight ones
+/// finish, and lets the projector commit its current batch.
+pub async fn serve(
+    config: &ServeConfig,
+    tokens: Tokens,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let services = connect(&config.common).await?;
+    migrate(&services.pool).await?;
+
+    let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
+    let projector = Projector::new(
+        OrderViews,
+        services.ledger.clone(),
+        services.pool.clone(),
+        ProjectorConfig::default(),
+    );
+    let projector = tokio::spawn(projector.run(projector_stopped.map(|_| ())));
+
+    let state = AppState::new(services.ledger, services.pool, tokens);
+    let address = listener.local_addr().context("read listen address")?;
+    tracing::info!(%address, "listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serve HTTP")?;
+    tracing::info!("HTTP server stopped, stopping projector");
+
+    // The projector may have ended on its own (logged there); either way we
+    // wait for it so that its current batch commits.
+    let _ = stop_projector.send(());
+    match projector.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(error = %error, "projector had stopped on a fault"),
+        Err(error) => tracing::error!(error = %error, "projector task failed"),
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

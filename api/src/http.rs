@@ -1,0 +1,119 @@
+//! The HTTP API under `/v1`: shared state, the router, and middleware.
+//!
+//! Each resource module exposes a `router()`; this module merges them and adds
+//! tracing, request ids, and the logging of 5xx causes.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod orders;
+pub mod tracking;
+
+pub use error::ApiError;
+
+use crate::auth::Tokens;
+use axum::extract::Request;
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use ordo_domain::Order;
+use ordo_ledger::{Ledger, Repository};
+use sqlx::PgPool;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// How long a query waits for `min_position` before answering 503.
+pub const MAX_CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub ledger: Ledger,
+    pub orders: Repository<Order>,
+    pub pool: PgPool,
+    pub tokens: Tokens,
+}
+
+impl AppState {
+    pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens) -> Self {
+        let orders = Repository::new(ledger.clone());
+        Self(Arc::new(AppInner { ledger, orders, pool, tokens }))
+    }
+
+    /// Waits until the order read models have applied `position`.
+    pub async fn wait_for(&self, position: Option<u64>) -> Result<(), ApiError> {
+        let Some(position) = position else { return Ok(()) };
+        let pool = &self.pool;
+        let reached = ordo_projections::wait_for_position(
+            pool,
+            ordo_projections::ORDER_VIEWS,
+            position,
+            MAX_CONSISTENCY_WAIT,
+        )
+        .await?;
+        if reached {
+            Ok(())
+        } else {
+            Err(ApiError::NotYetProjected { position })
+        }
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(orders::router())
+        .merge(tracking::router())
+        .merge(health::router())
+        .merge(openapi::router())
+        .layer(middleware::from_fn(log_failures))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str())
+                    .to_owned();
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                tracing::info_span!("request", method = %request.method(), route, request_id = id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Logs the cause of every 5xx once, inside the request span, and keeps
+/// it out of the response body.
+async fn log_failures(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(chain) = response.extensions().get::<error::ErrorChain>() {
+        if response.status().as_u16() == 503 {
+            tracing::warn!(status = response.status().as_u16(), error = %chain.0, "request failed");
+        } else {
+            tracing::error!(status = response.status().as_u16(), error = %chain.0, "request failed");
+        }
+    }
+    response
+}

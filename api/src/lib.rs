@@ -1,0 +1,17 @@
+//! Ordo's HTTP API and the `ordo` binary's subcommands.
+//!
+//! - [`app`]: startup wiring; one function per subcommand (`serve`,
+//!   `migrate`), each taking its listener and shutdown signal.
+//! - [`config`]: typed configuration from `ORDO_*` variables.
+//! - [`auth`]: bearer tokens and roles.
+//! - [`http`]: the axum router, extractors, problem+json errors and the
+//!   resources (orders, tracking, health, OpenAPI).
+//! - [`telemetry`]: the tracing subscriber.
+//! - [`output`]: the one module that prints to standard output.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod output;
+pub mod telemetry;

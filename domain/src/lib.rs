@@ -1,0 +1,34 @@
+//! Ordo's domain model, free of IO.
+//!
+//! Everything a business rule needs arrives as an argument: the current
+//! state, the command and the time. That makes every decision replayable from
+//! the ledger (see `shared/DESIGN.md`, "Time, randomness and ids enter the
+//! domain as arguments").
+//!
+//! - [`id`]: validated identifiers that are safe as NATS subject tokens.
+//! - [`money`]: ISO 4217 currencies and amounts in integer minor units.
+//! - [`quantity`]: positive item counts with a sane upper bound.
+//! - [`address`]: the shipping address and its validation.
+//! - [`order`]: the order aggregate, its commands, events, `decide` and
+//!   `evolve`.
+//! - [`field`]: the field-level validation errors shared by all parsers.
+
+pub mod address;
+pub mod field;
+pub mod id;
+pub mod money;
+pub mod order;
+pub mod quantity;
+
+pub use address::Address;
+pub use field::{FieldError, FieldErrors};
+pub use id::{
+    ChannelId, CustomerId, Identifier, IdentifierError, LocationId, OrderId, ReturnId, ShipmentId,
+    Sku,
+};
+pub use money::{Currency, MinorUnits};
+pub use order::{decide, evolve, Order, OrderCommand, OrderError, OrderEvent, OrderStatus};
+pub use quantity::Quantity;
+
+/// A point in domain time. It always comes from outside the domain.
+pub type Timestamp = time::OffsetDateTime;

@@ -1,0 +1,218 @@
+//! The order's business rules: given the state, a command and the time,
+//! which events happen, or which rule the command breaks.
+
+use super::command::*;
+use super::event::*;
+use super::{Order, OrderError, OrderStatus, PlacedOrder};
+use crate::money::MAX_ORDER_TOTAL;
+use crate::{Sku, Timestamp};
+use std::collections::HashSet;
+use time::Duration;
+
+/// The most lines one order may have.
+pub const MAX_LINES: usize = 200;
+
+/// How far in the future a reported delivery time may lie: store clocks and
+/// carrier scanners drift, so we allow a few minutes.
+pub const DELIVERY_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Decides what a command does to an order. Holds every rule of the order
+/// aggregate; an empty list means the command changes nothing (for example a
+/// modification that repeats the current lines).
+pub fn decide(
+    order: &Order,
+    command: OrderCommand,
+    now: Timestamp,
+) -> Result<Vec<OrderEvent>, OrderError> {
+    let (placed, command) = match (&order.placed, command) {
+        (None, OrderCommand::Place(place)) => return place_order(place, now),
+        (None, _) => return Err(OrderError::NotPlaced),
+        (Some(placed), command) => (placed, command),
+    };
+    match command {
+        OrderCommand::Place(_) => Err(OrderError::AlreadyPlaced { status: placed.status() }),
+        OrderCommand::Modify(modify) => modify_order(placed, modify),
+        OrderCommand::Pick(pick) => pick_order(placed, pick),
+        OrderCommand::Cancel(cancel) => cancel_order(placed, cancel),
+        OrderCommand::Ship(ship) => ship_order(placed, ship),
+        OrderCommand::Deliver(deliver) => deliver_shipment(placed, deliver, now),
+        OrderCommand::Return(items) => return_items(placed, items),
+    }
+}
+
+fn place_order(place: PlaceOrder, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
+    check_lines(&place.lines)?;
+    Ok(vec![OrderEvent::OrderPlaced(OrderPlaced {
+        order_id: place.order_id,
+        customer_id: place.customer_id,
+        channel: place.channel,
+        currency: place.currency,
+        lines: place.lines,
+        shipping_address: place.shipping_address,
+        tracking_token: place.tracking_token,
+        placed_at: now,
+    })])
+}
+
+/// Lines must be non-empty, bounded, free of repeated SKUs and sum to a sane
+/// total. Repeated SKUs are refused rather than merged, because a shipment
+/// or return names a SKU and must know which line it means.
+fn check_lines(lines: &[PricedLine]) -> Result<(), OrderError> {
+    if lines.is_empty() {
+        return Err(OrderError::NoLines);
+    }
+    if lines.len() > MAX_LINES {
+        return Err(OrderError::TooManyLines { max: MAX_LINES, count: lines.len() });
+    }
+    check_unique_skus(lines.iter().map(|l| &l.sku))?;
+    let mut total: i64 = 0;
+    for line in lines {
+        let line_total = i64::from(line.quantity.get())
+            .checked_mul(line.unit_price_minor)
+            .ok_or(OrderError::TotalTooLarge)?;
+        total = total.checked_add(line_total).ok_or(OrderError::TotalTooLarge)?;
+    }
+    if total > MAX_ORDER_TOTAL {
+        return Err(OrderError::TotalTooLarge);
+    }
+    Ok(())
+}
+
+fn check_unique_skus<'a>(skus: impl Iterator<Item = &'a Sku>) -> Result<(), OrderError> {
+    let mut seen = HashSet::new();
+    for (index, sku) in skus.enumerate() {
+        if !seen.insert(sku) {
+            return Err(OrderError::DuplicateSku { sku: sku.clone(), index });
+        }
+    }
+    Ok(())
+}
+
+fn modify_order(order: &PlacedOrder, modify: ModifyOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    if status != OrderStatus::Placed {
+        return Err(OrderError::NotModifiable { status });
+    }
+    let mut events = Vec::new();
+    if let Some(lines) = modify.lines {
+        check_lines(&lines)?;
+        if !same_lines(order, &lines) {
+            events.push(OrderEvent::OrderLinesChanged(OrderLinesChanged { lines }));
+        }
+    }
+    if let Some(address) = modify.shipping_address {
+        if address != order.shipping_address {
+            events.push(OrderEvent::ShippingAddressChanged(ShippingAddressChanged {
+                shipping_address: address,
+            }));
+        }
+    }
+    Ok(events)
+}
+
+fn same_lines(order: &PlacedOrder, lines: &[PricedLine]) -> bool {
+    order.lines.len() == lines.len()
+        && order.lines.iter().zip(lines).all(|(have, want)| {
+            have.sku == want.sku
+                && have.quantity == want.quantity.get()
+                && have.unit_price_minor == want.unit_price_minor
+        })
+}
+
+fn pick_order(order: &PlacedOrder, pick: PickOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    if status != OrderStatus::Placed {
+        return Err(OrderError::NotPickable { status });
+    }
+    Ok(vec![OrderEvent::OrderPicked(OrderPicked { location_id: pick.location_id })])
+}
+
+fn cancel_order(order: &PlacedOrder, cancel: CancelOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    if !matches!(status, OrderStatus::Placed | OrderStatus::Picked) {
+        return Err(OrderError::NotCancellable { status });
+    }
+    Ok(vec![OrderEvent::OrderCancelled(OrderCancelled { reason: cancel.reason })])
+}
+
+fn ship_order(order: &PlacedOrder, ship: ShipOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    if !matches!(
+        status,
+        OrderStatus::Placed | OrderStatus::Picked | OrderStatus::PartiallyShipped
+    ) {
+        return Err(OrderError::NotShippable { status });
+    }
+    if order.shipment(&ship.shipment_id).is_some() {
+        return Err(OrderError::DuplicateShipment { shipment_id: ship.shipment_id });
+    }
+    if ship.lines.is_empty() {
+        return Err(OrderError::NoLines);
+    }
+    check_unique_skus(ship.lines.iter().map(|l| &l.sku))?;
+    for (index, item) in ship.lines.iter().enumerate() {
+        let line =
+            order.line(&item.sku).ok_or(OrderError::UnknownSku { sku: item.sku.clone(), index })?;
+        let remaining = line.quantity - line.shipped;
+        if item.quantity.get() > remaining {
+            return Err(OrderError::ShipsMoreThanOrdered { sku: item.sku.clone(), index, remaining });
+        }
+    }
+    Ok(vec![OrderEvent::ShipmentDispatched(ShipmentDispatched {
+        shipment_id: ship.shipment_id,
+        location_id: ship.location_id,
+        carrier: ship.carrier,
+        tracking_number: ship.tracking_number,
+        lines: ship.lines,
+    })])
+}
+
+fn deliver_shipment(
+    order: &PlacedOrder,
+    deliver: DeliverShipment,
+    now: Timestamp,
+) -> Result<Vec<OrderEvent>, OrderError> {
+    let shipment = order
+        .shipment(&deliver.shipment_id)
+        .ok_or_else(|| OrderError::UnknownShipment { shipment_id: deliver.shipment_id.clone() })?;
+    if shipment.delivered_at.is_some() {
+        return Err(OrderError::AlreadyDelivered { shipment_id: deliver.shipment_id });
+    }
+    if deliver.delivered_at > now + DELIVERY_CLOCK_SKEW {
+        return Err(OrderError::DeliveredInFuture);
+    }
+    Ok(vec![OrderEvent::ShipmentDelivered(ShipmentDelivered {
+        shipment_id: deliver.shipment_id,
+        delivered_at: deliver.delivered_at,
+    })])
+}
+
+fn return_items(order: &PlacedOrder, items: ReturnItems) -> Result<Vec<OrderEvent>, OrderError> {
+    if order.returns.iter().any(|r| r.return_id == items.return_id) {
+        return Err(OrderError::DuplicateReturn { return_id: items.return_id });
+    }
+    if items.lines.is_empty() {
+        return Err(OrderError::NoLines);
+    }
+    check_unique_skus(items.lines.iter().map(|l| &l.sku))?;
+    for (index, item) in items.lines.iter().enumerate() {
+        let line =
+            order.line(&item.sku).ok_or(OrderError::UnknownSku { sku: item.sku.clone(), index })?;
+        let returnable = line.delivered - line.returned;
+        if item.quantity.get() > returnable {
+            return Err(OrderError::ReturnsMoreThanDelivered {
+                sku: item.sku.clone(),
+                index,
+                returnable,
+            });
+        }
+    }
+    Ok(vec![OrderEvent::ReturnReceived(ReturnReceived {
+        return_id: items.return_id,
+        lines: items.lines,
+        reason: items.reason,
+    })])
+}
+
+#[cfg(test)]
+mod tests;

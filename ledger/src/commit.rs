@@ -1,0 +1,68 @@
+//! Commits: one JetStream message holding the events of one decision.
+//!
+//! A decision may produce several events (a modification that changes lines
+//! and address at once). They are stored as one message, so the decision is
+//! stored whole or not at all, and a position (a stream sequence) names a
+//! commit. The payload is `{"events": [<envelope>, ...]}`.
+
+use crate::envelope::{verify_hash, Envelope};
+use crate::LedgerError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The payload of one commit message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CommitPayload<T> {
+    pub(crate) events: T,
+}
+
+/// A commit as read back from the stream.
+#[derive(Debug, Clone)]
+pub struct StoredCommit {
+    /// The stream sequence of the message: the commit's position.
+    pub position: u64,
+    pub subject: String,
+    pub envelopes: Vec<Envelope>,
+}
+
+impl StoredCommit {
+    /// Parses a message payload. With `verify`, every envelope's hash is
+    /// recomputed over the stored JSON before it is trusted.
+    pub fn parse(
+        subject: &str,
+        position: u64,
+        payload: &[u8],
+        verify: bool,
+    ) -> Result<Self, LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            subject: subject.to_owned(),
+            stream_seq: position,
+            reason,
+        };
+        let raw: CommitPayload<Vec<Value>> = serde_json::from_slice(payload)
+            .map_err(|e| corrupt(format!("payload is not a commit: {e}")))?;
+        if raw.events.is_empty() {
+            return Err(corrupt("commit holds no events".to_owned()));
+        }
+        let mut envelopes = Vec::with_capacity(raw.events.len());
+        for value in raw.events {
+            if verify {
+                verify_hash(&value).map_err(corrupt)?;
+            }
+            let envelope: Envelope = serde_json::from_value(value)
+                .map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
+            envelopes.push(envelope);
+        }
+        Ok(Self { position, subject: subject.to_owned(), envelopes })
+    }
+
+    /// The aggregate type named by the subject (`<ns>.<kind>.<id>`).
+    pub fn aggregate_type(&self) -> Option<&str> {
+        self.subject.split('.').nth(1)
+    }
+
+    /// The aggregate version after this commit.
+    pub fn last_version(&self) -> u64 {
+        self.envelopes.last().map_or(0, |e| e.aggregate_version)
+    }
+}

@@ -1,0 +1,38 @@
+//! Ordo's event log, kept in one NATS JetStream stream per namespace.
+//!
+//! This crate is the only code that speaks JetStream: subjects, header names
+//! and the envelope format are defined here once, and everyone else calls
+//! [`Repository::execute`], [`Repository::load`] and [`Ledger::read_from`].
+//!
+//! - [`namespace`]: the namespace that names the stream and prefixes every
+//!   subject (`ordo` → stream `ORDO`, subjects `ordo.>`).
+//! - [`envelope`]: the stored form of one event, its canonical bytes and its
+//!   SHA-256 hash chain.
+//! - [`commit`]: one JetStream message, holding the events of one decision.
+//! - [`stream`]: the [`Ledger`] handle: stream setup, append, read from a
+//!   position, and what an acknowledgement means on the server found.
+//! - [`aggregate`]: loading an aggregate and running a command against it with
+//!   optimistic concurrency, idempotency and a bounded retry.
+//! - [`error`]: [`LedgerError`].
+//!
+//! The on-disk format is documented for third parties in
+//! `docs/ledger-format.md`.
+
+pub mod aggregate;
+pub mod commit;
+pub mod envelope;
+pub mod error;
+pub mod namespace;
+mod order;
+pub use order::OrderReceipt;
+pub mod stream;
+
+pub use aggregate::{
+    decode_event,
+    Aggregate, CommandContext, ExecuteError, Executed, IdempotencyRecord, Loaded, Repository,
+};
+pub use commit::StoredCommit;
+pub use envelope::{Actor, ActorKind, Envelope};
+pub use error::LedgerError;
+pub use namespace::Namespace;
+pub use stream::{Durability, Ledger, LedgerConfig};

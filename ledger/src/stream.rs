@@ -1,0 +1,271 @@
+//! The [`Ledger`] handle on the namespace's JetStream stream.
+
+use crate::commit::StoredCommit;
+use crate::{LedgerError, Namespace};
+use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Header that makes JetStream drop a message it has seen within the
+/// duplicate window.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
+/// Header that makes an append conditional on the subject's last sequence.
+pub const EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER: &str = "Nats-Expected-Last-Subject-Sequence";
+
+/// How the ledger's stream is set up.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub namespace: Namespace,
+    /// Stream replicas: 1 on a single server, 3 on a cluster.
+    pub replicas: usize,
+    /// How long JetStream itself remembers message ids; the aggregate's own
+    /// history covers retries after that.
+    pub duplicate_window: Duration,
+}
+
+impl LedgerConfig {
+    pub fn new(namespace: Namespace) -> Self {
+        Self { namespace, replicas: 1, duplicate_window: Duration::from_secs(120) }
+    }
+}
+
+/// What an acknowledged append means on the server we found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Durability {
+    pub server_version: String,
+    pub stream: String,
+    pub storage: String,
+    pub replicas: usize,
+    /// Whether this server version can be told to fsync before acknowledging
+    /// (`sync_interval: always`, nats-server 2.10 and later). We cannot read
+    /// the setting itself through the client protocol.
+    pub supports_sync_always: bool,
+}
+
+/// The event log of one namespace. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: stream::Stream<()>,
+    namespace: Namespace,
+}
+
+impl Ledger {
+    /// Creates the stream, or updates it to our configuration, and returns a
+    /// handle. Safe to call on every start.
+    pub async fn open(
+        client: async_nats::Client,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        let js = jetstream::new(client.clone());
+        let name = config.namespace.stream_name();
+        let stream_config = stream::Config {
+            name: name.clone(),
+            subjects: vec![config.namespace.all_subjects()],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: config.duplicate_window,
+            allow_direct: true,
+            // The log is append-only: nobody may delete or purge single events.
+            deny_delete: true,
+            deny_purge: true,
+            ..Default::default()
+        };
+        let info = js
+            .create_or_update_stream(stream_config)
+            .await
+            .map_err(|e| LedgerError::unavailable(format!("create or update stream {name}"), e))?;
+        let stream = js
+            .get_stream_no_info(&name)
+            .await
+            .map_err(|e| LedgerError::unavailable(format!("open stream {name}"), e))?;
+        tracing::info!(
+            stream = %name,
+            messages = info.state.messages,
+            last_seq = info.state.last_sequence,
+            "stream verified"
+        );
+        Ok(Self { inner: Arc::new(Inner { client, js, stream, namespace: config.namespace }) })
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    /// Reports what an acknowledgement means here: server version, storage
+    /// and replicas of the stream.
+    pub async fn durability(&self) -> Result<Durability, LedgerError> {
+        let info = self.stream_info().await?;
+        let server_version = self.inner.client.server_info().version;
+        Ok(Durability {
+            supports_sync_always: version_at_least(&server_version, 2, 10),
+            server_version,
+            stream: info.config.name,
+            storage: format!("{:?}", info.config.storage).to_lowercase(),
+            replicas: info.config.num_replicas,
+        })
+    }
+
+    async fn stream_info(&self) -> Result<stream::Info, LedgerError> {
+        let name = self.inner.namespace.stream_name();
+        self.inner
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| LedgerError::unavailable(format!("read info of stream {name}"), e))
+    }
+
+    /// The position of the newest commit in the stream (0 when empty).
+    pub async fn last_position(&self) -> Result<u64, LedgerError> {
+        Ok(self.stream_info().await?.state.last_sequence)
+    }
+
+    /// How many messages (commits) the stream holds.
+    pub async fn message_count(&self) -> Result<u64, LedgerError> {
+        Ok(self.stream_info().await?.state.messages)
+    }
+
+    /// Appends one commit to `subject` if the subject's last sequence is still
+    /// `expected_last_seq`. Returns the commit's position and whether
+    /// JetStream recognised the message id as a duplicate.
+    pub(crate) async fn append(
+        &self,
+        subject: &str,
+        expected_last_seq: u64,
+        msg_id: &str,
+        payload: Bytes,
+    ) -> Result<(u64, bool), LedgerError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID_HEADER, msg_id);
+        headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER, expected_last_seq.to_string().as_str());
+        let operation = || format!("append to {subject}");
+        let ack_future = self
+            .inner
+            .js
+            .publish_with_headers(subject.to_owned(), headers, payload)
+            .await
+            .map_err(|e| LedgerError::unavailable(operation(), e))?;
+        match ack_future.await {
+            Ok(ack) => Ok((ack.sequence, ack.duplicate)),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                Err(LedgerError::Conflict { subject: subject.to_owned() })
+            }
+            Err(e) => Err(LedgerError::unavailable(operation(), e)),
+        }
+    }
+
+    /// The first commit on `subject` at or after stream sequence `from`, if
+    /// any. Served by JetStream's Direct Get, one request per commit.
+    pub(crate) async fn next_commit(
+        &self,
+        subject: &str,
+        from: u64,
+    ) -> Result<Option<StoredCommit>, LedgerError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        match self.inner.stream.direct_get_next_for_subject(subject, Some(from)).await {
+            Ok(message) => {
+                StoredCommit::parse(subject, message.sequence, &message.payload, true).map(Some)
+            }
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LedgerError::unavailable(format!("load {subject}"), e)),
+        }
+    }
+
+    /// Every commit of one subject, oldest first, with hashes verified.
+    pub async fn read_subject(&self, subject: &str) -> Result<Vec<StoredCommit>, LedgerError> {
+        let mut commits = Vec::new();
+        let mut from = 1;
+        while let Some(commit) = self.next_commit(subject, from).await? {
+            from = commit.position + 1;
+            commits.push(commit);
+        }
+        Ok(commits)
+    }
+
+    /// Every commit from position `start` on (inclusive), oldest first, and
+    /// then new ones as they arrive. `filter` narrows the subjects (default:
+    /// the whole namespace). Hashes are verified when `verify` is set.
+    pub async fn read_from(
+        &self,
+        start: u64,
+        filter: Option<String>,
+        verify: bool,
+    ) -> Result<BoxStream<'static, Result<StoredCommit, LedgerError>>, LedgerError> {
+        let filter_subject = filter.unwrap_or_else(|| self.inner.namespace.all_subjects());
+        let deliver_policy = if start <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: start }
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: filter_subject.clone(),
+            deliver_policy,
+            ..Default::default()
+        };
+        let operation = format!("read {filter_subject} from {start}");
+        let consumer = self
+            .inner
+            .stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let messages =
+            consumer.messages().await.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let commits = messages.map(move |message| {
+            let message = message.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+            let position = message
+                .info()
+                .map_err(|e| LedgerError::Corrupt {
+                    subject: message.subject.to_string(),
+                    stream_seq: 0,
+                    reason: format!("message without stream metadata: {e}"),
+                })?
+                .stream_sequence;
+            StoredCommit::parse(message.subject.as_str(), position, &message.payload, verify)
+        });
+        Ok(commits.boxed())
+    }
+
+    /// Deletes the whole stream. For tests and `bench`, which own their
+    /// namespace; never called on a production namespace.
+    pub async fn delete_stream(&self) -> Result<(), LedgerError> {
+        let name = self.inner.namespace.stream_name();
+        self.inner
+            .js
+            .delete_stream(&name)
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::unavailable(format!("delete stream {name}"), e))
+    }
+}
+
+fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (found_major, found_minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (found_major, found_minor) >= (major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_at_least;
+
+    #[test]
+    fn server_versions_compare_numerically() {
+        assert!(!version_at_least("2.9.10", 2, 10));
+        assert!(version_at_least("2.10.0", 2, 10));
+        assert!(version_at_least("3.0.0", 2, 10));
+    }
+}

@@ -1,0 +1,35 @@
+//! Errors of projectors.
+
+use ordo_ledger::LedgerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// PostgreSQL failed; the batch rolled back and will be retried.
+    #[error("read-model database error during {operation}")]
+    Database {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// An event that the projection cannot apply: its data does not decode or
+    /// it does not follow the stored version. A person must look at it.
+    #[error("cannot apply event at position {position}: {reason}")]
+    Unapplicable { position: u64, reason: String },
+}
+
+impl ProjectionError {
+    pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { operation, source }
+    }
+
+    /// Whether retrying the same batch later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database { .. } => true,
+            Self::Ledger(LedgerError::Unavailable { .. } | LedgerError::Conflict { .. }) => true,
+            Self::Ledger(_) | Self::Unapplicable { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Ordo's stream consumers.
+//!
+//! - [`runtime`]: the projector runtime. It reads the stream with an ordered
+//!   consumer from its checkpoint + 1 and applies each batch and the new
+//!   checkpoint in one PostgreSQL transaction, which gives exactly-once
+//!   effects across crashes.
+//! - [`order_views`]: the order read models (tracking, timeline, the
+//!   customer's order index).
+//! - [`error`]: [`ProjectionError`].
+//!
+//! The read-model schema lives in the workspace's `migrations/` folder and is
+//! embedded here as [`MIGRATOR`].
+
+pub mod error;
+pub mod order_views;
+pub mod runtime;
+
+pub use error::ProjectionError;
+pub use order_views::{OrderViews, ORDER_VIEWS};
+pub use runtime::{checkpoint, wait_for_position, Projection, Projector, ProjectorConfig};
+
+/// The read-model migrations, applied by `ordo migrate` and on `serve`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

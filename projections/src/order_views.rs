@@ -1,0 +1,277 @@
+//! The order read models: tracking (current state), timeline (one
+//! human-readable row per event) and the customer's order index.
+//!
+//! One projector keeps all three, in one transaction per batch, so they can
+//! never disagree with each other. A batch loads the current state of every
+//! order it touches in one query, folds the events in memory with the
+//! domain's `evolve`, and writes each table with one statement.
+
+mod summary;
+
+use crate::{Projection, ProjectionError};
+use ordo_domain::{evolve, Order, OrderEvent};
+use ordo_ledger::{decode_event, Envelope, StoredCommit};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use std::future::Future;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The projector's name and checkpoint row.
+pub const ORDER_VIEWS: &str = "order_views";
+
+/// The order read-model projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderViews;
+
+impl Projection for OrderViews {
+    fn name(&self) -> &'static str {
+        ORDER_VIEWS
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        commits: &'a [StoredCommit],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a {
+        apply_batch(tx, commits)
+    }
+}
+
+/// An order as the batch sees it.
+struct Tracked {
+    order: Order,
+    position: u64,
+    updated_at: OffsetDateTime,
+}
+
+/// Column vectors for one multi-row insert into `order_timeline`.
+#[derive(Default)]
+struct TimelineRows {
+    event_id: Vec<Uuid>,
+    order_id: Vec<String>,
+    version: Vec<i64>,
+    position: Vec<i64>,
+    event_type: Vec<String>,
+    occurred_at: Vec<OffsetDateTime>,
+    recorded_at: Vec<OffsetDateTime>,
+    actor: Vec<String>,
+    summary: Vec<String>,
+}
+
+impl TimelineRows {
+    fn push(&mut self, envelope: &Envelope, position: u64, summary: String) {
+        self.event_id.push(envelope.event_id);
+        self.order_id.push(envelope.aggregate_id.clone());
+        self.version.push(envelope.aggregate_version as i64);
+        self.position.push(position as i64);
+        self.event_type.push(envelope.event_type.clone());
+        self.occurred_at.push(envelope.occurred_at);
+        self.recorded_at.push(envelope.recorded_at);
+        self.actor.push(format!("{}:{}", envelope.actor.kind.as_str(), envelope.actor.id));
+        self.summary.push(summary);
+    }
+}
+
+async fn apply_batch(
+    tx: &mut PgConnection,
+    commits: &[StoredCommit],
+) -> Result<(), ProjectionError> {
+    let orders: Vec<&StoredCommit> =
+        commits.iter().filter(|c| c.aggregate_type() == Some("order")).collect();
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut tracked = load_current(tx, &orders).await?;
+    let mut timeline = TimelineRows::default();
+    for commit in &orders {
+        for envelope in &commit.envelopes {
+            fold(&mut tracked, &mut timeline, envelope, commit.position)?;
+        }
+    }
+    write_tracking(tx, &tracked).await?;
+    write_customer_index(tx, &tracked).await?;
+    write_timeline(tx, &timeline).await
+}
+
+/// Loads the stored state of every order the batch touches.
+async fn load_current(
+    tx: &mut PgConnection,
+    commits: &[&StoredCommit],
+) -> Result<HashMap<String, Tracked>, ProjectionError> {
+    let mut ids: Vec<String> =
+        commits.iter().filter_map(|c| c.envelopes.first()).map(|e| e.aggregate_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<(String, serde_json::Value, i64, OffsetDateTime)> = sqlx::query_as(
+        "select order_id, state, position, updated_at from order_tracking
+         where order_id = any($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(ProjectionError::database("load order states"))?;
+    let mut tracked = HashMap::with_capacity(ids.len());
+    for (order_id, state, position, updated_at) in rows {
+        let order: Order = serde_json::from_value(state).map_err(|e| {
+            ProjectionError::Unapplicable {
+                position: position as u64,
+                reason: format!("stored state of order {order_id} does not parse: {e}"),
+            }
+        })?;
+        tracked.insert(order_id, Tracked { order, position: position as u64, updated_at });
+    }
+    Ok(tracked)
+}
+
+/// Applies one event to the batch's view of its order and records its
+/// timeline row. Events must arrive in version order; anything else means
+/// the read model and the log disagree, which a person must look at.
+fn fold(
+    tracked: &mut HashMap<String, Tracked>,
+    timeline: &mut TimelineRows,
+    envelope: &Envelope,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    let entry = tracked.entry(envelope.aggregate_id.clone()).or_insert_with(|| Tracked {
+        order: Order::default(),
+        position: 0,
+        updated_at: envelope.recorded_at,
+    });
+    if envelope.aggregate_version != entry.order.version + 1 {
+        return Err(ProjectionError::Unapplicable {
+            position,
+            reason: format!(
+                "order {} event version {} does not follow projected version {}",
+                envelope.aggregate_id, envelope.aggregate_version, entry.order.version
+            ),
+        });
+    }
+    let event: OrderEvent = decode_event::<Order>(envelope)
+        .map_err(|reason| ProjectionError::Unapplicable { position, reason })?;
+    timeline.push(envelope, position, summary::describe(&entry.order, &event));
+    entry.order = evolve(std::mem::take(&mut entry.order), &event);
+    entry.position = position;
+    entry.updated_at = envelope.recorded_at;
+    Ok(())
+}
+
+async fn write_tracking(
+    tx: &mut PgConnection,
+    tracked: &HashMap<String, Tracked>,
+) -> Result<(), ProjectionError> {
+    let mut rows = TrackingRows::default();
+    for (order_id, entry) in tracked {
+        let Some(placed) = &entry.order.placed else { continue };
+        rows.order_id.push(order_id.clone());
+        rows.customer_id.push(placed.customer_id.to_string());
+        rows.channel.push(placed.channel.to_string());
+        rows.status.push(entry.order.status().as_str().to_owned());
+        rows.version.push(entry.order.version as i64);
+        rows.position.push(entry.position as i64);
+        rows.currency.push(placed.currency.code().to_owned());
+        rows.total_minor.push(placed.total_minor());
+        rows.tracking_token.push(placed.tracking_token.clone());
+        rows.placed_at.push(placed.placed_at);
+        rows.updated_at.push(entry.updated_at);
+        let state = serde_json::to_value(&entry.order).map_err(|e| {
+            ProjectionError::Unapplicable { position: entry.position, reason: e.to_string() }
+        })?;
+        rows.state.push(state);
+    }
+    sqlx::query(
+        "insert into order_tracking (order_id, customer_id, channel, status, version, position,
+             currency, total_minor, tracking_token, placed_at, updated_at, state)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+             $6::int8[], $7::text[], $8::int8[], $9::text[], $10::timestamptz[],
+             $11::timestamptz[], $12::jsonb[])
+         on conflict (order_id) do update set
+             customer_id = excluded.customer_id, channel = excluded.channel,
+             status = excluded.status, version = excluded.version,
+             position = excluded.position, currency = excluded.currency,
+             total_minor = excluded.total_minor, tracking_token = excluded.tracking_token,
+             placed_at = excluded.placed_at, updated_at = excluded.updated_at,
+             state = excluded.state",
+    )
+    .bind(&rows.order_id)
+    .bind(&rows.customer_id)
+    .bind(&rows.channel)
+    .bind(&rows.status)
+    .bind(&rows.version)
+    .bind(&rows.position)
+    .bind(&rows.currency)
+    .bind(&rows.total_minor)
+    .bind(&rows.tracking_token)
+    .bind(&rows.placed_at)
+    .bind(&rows.updated_at)
+    .bind(&rows.state)
+    .execute(&mut *tx)
+    .await
+    .map_err(ProjectionError::database("write order_tracking"))?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct TrackingRows {
+    order_id: Vec<String>,
+    customer_id: Vec<String>,
+    channel: Vec<String>,
+    status: Vec<String>,
+    version: Vec<i64>,
+    position: Vec<i64>,
+    currency: Vec<String>,
+    total_minor: Vec<i64>,
+    tracking_token: Vec<String>,
+    placed_at: Vec<OffsetDateTime>,
+    updated_at: Vec<OffsetDateTime>,
+    state: Vec<serde_json::Value>,
+}
+
+/// Keeps `customer_order` in step with `order_tracking`, from the rows the
+/// batch just wrote.
+async fn write_customer_index(
+    tx: &mut PgConnection,
+    tracked: &HashMap<String, Tracked>,
+) -> Result<(), ProjectionError> {
+    let ids: Vec<&String> = tracked.keys().collect();
+    sqlx::query(
+        "insert into customer_order (customer_id, order_id, placed_at, status, currency,
+             total_minor, updated_at)
+         select customer_id, order_id, placed_at, status, currency, total_minor, updated_at
+         from order_tracking where order_id = any($1)
+         on conflict (customer_id, order_id) do update set
+             placed_at = excluded.placed_at, status = excluded.status,
+             currency = excluded.currency, total_minor = excluded.total_minor,
+             updated_at = excluded.updated_at",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await
+    .map_err(ProjectionError::database("write customer_order"))?;
+    Ok(())
+}
+
+/// Inserts the timeline rows. A plain insert on purpose: an event applied
+/// twice would violate the primary key and stop the projector loudly instead
+/// of passing unnoticed.
+async fn write_timeline(tx: &mut PgConnection, rows: &TimelineRows) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "insert into order_timeline (event_id, order_id, version, position, event_type,
+             occurred_at, recorded_at, actor, summary)
+         select * from unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])",
+    )
+    .bind(&rows.event_id)
+    .bind(&rows.order_id)
+    .bind(&rows.version)
+    .bind(&rows.position)
+    .bind(&rows.event_type)
+    .bind(&rows.occurred_at)
+    .bind(&rows.recorded_at)
+    .bind(&rows.actor)
+    .bind(&rows.summary)
+    .execute(&mut *tx)
+    .await
+    .map_err(ProjectionError::database("write order_timeline"))?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The projector runtime.
+//!
+//! A projector owns one checkpoint row. It reads commits from checkpoint + 1
+//! with an ordered consumer, groups what is ready into a batch, and applies
+//! the batch and the new checkpoint in one transaction. A crash at any point
+//! leaves either the whole batch with its checkpoint or neither, so every
+//! event takes effect exactly once.
+
+use crate::ProjectionError;
+use futures::{FutureExt, StreamExt};
+use ordo_ledger::{Ledger, StoredCommit};
+use sqlx::{PgConnection, PgPool};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// What a projector does with a batch of commits, inside the transaction the
+/// runtime opened. It must not commit or roll back itself.
+pub trait Projection: Send + Sync + 'static {
+    /// The projector's name: its checkpoint row and its log field.
+    fn name(&self) -> &'static str;
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        commits: &'a [StoredCommit],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+}
+
+/// How a projector batches.
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// The most commits applied in one transaction.
+    pub max_batch: usize,
+    /// How long to wait for more commits once one has arrived. Short, so
+    /// that a lone command shows up in the read model quickly.
+    pub linger: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self { max_batch: 500, linger: Duration::from_millis(2) }
+    }
+}
+
+/// Why [`Projector::follow`] returned without error.
+enum Flow {
+    Stopped,
+    ConsumerEnded,
+}
+
+/// Runs one projection against the ledger.
+pub struct Projector<P: Projection> {
+    projection: P,
+    ledger: Ledger,
+    pool: PgPool,
+    config: ProjectorConfig,
+    position: watch::Sender<u64>,
+}
+
+impl<P: Projection> Projector<P> {
+    pub fn new(projection: P, ledger: Ledger, pool: PgPool, config: ProjectorConfig) -> Self {
+        Self { projection, ledger, pool, config, position: watch::Sender::new(0) }
+    }
+
+    /// The committed position, updated after every batch.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.position.subscribe()
+    }
+
+    /// Runs until `shutdown` resolves or a fault that needs a person occurs.
+    /// Shutdown is honoured between batches: a batch in progress is committed
+    /// first. Transient faults are logged and retried.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let shutdown = shutdown.boxed().shared();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow(shutdown.clone()).await {
+                Ok(Flow::Stopped) => {
+                    tracing::info!(projector = name, "projector stopped");
+                    return Ok(());
+                }
+                Ok(Flow::ConsumerEnded) => backoff = Duration::from_millis(100),
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(projector = name, error = %error, "projector fault, retrying");
+                    let sleep = tokio::time::sleep(backoff);
+                    tokio::select! {
+                        () = sleep => {}
+                        () = shutdown.clone() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::error!(projector = name, error = %error, "projector stopped on a fault");
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Follows the stream from the stored checkpoint until shutdown, or until
+    /// the consumer ends or fails.
+    async fn follow(
+        &self,
+        shutdown: impl Future<Output = ()> + Clone,
+    ) -> Result<Flow, ProjectionError> {
+        let name = self.projection.name();
+        let stream = self.ledger.namespace().stream_name();
+        let start = checkpoint(&self.pool, name).await?;
+        self.position.send_replace(start);
+        tracing::info!(projector = name, stream = %stream, stream_seq = start, "projector started");
+        let mut commits = self.ledger.read_from(start + 1, None, false).await?;
+        loop {
+            let first = tokio::select! {
+                next = commits.next() => next,
+                () = shutdown.clone() => return Ok(Flow::Stopped),
+            };
+            let Some(first) = first else { return Ok(Flow::ConsumerEnded) };
+            let mut batch = vec![first?];
+            while batch.len() < self.config.max_batch {
+                match tokio::time::timeout(self.config.linger, commits.next()).await {
+                    Ok(Some(commit)) => batch.push(commit?),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.apply(&stream, batch).await?;
+        }
+    }
+
+    async fn apply(&self, stream: &str, batch: Vec<StoredCommit>) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let first = batch.first().map_or(0, |c| c.position);
+        let last = batch.last().map_or(0, |c| c.position);
+        let span = tracing::debug_span!("batch", projector = name, stream, first_seq = first, last_seq = last);
+        async {
+            let mut tx = self.pool.begin().await.map_err(ProjectionError::database("begin batch"))?;
+            self.projection.apply_batch(&mut tx, &batch).await?;
+            store_checkpoint(&mut tx, name, stream, last).await?;
+            tx.commit().await.map_err(ProjectionError::database("commit batch"))?;
+            self.position.send_replace(last);
+            tracing::debug!(commits = batch.len(), "batch committed");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The position a projector has committed (0 if it never ran).
+pub async fn checkpoint(pool: &PgPool, projector: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar("select position from projector_checkpoint where projector = $1")
+            .bind(projector)
+            .fetch_optional(pool)
+            .await
+            .map_err(ProjectionError::database("read checkpoint"))?;
+    Ok(position.map_or(0, |p| p as u64))
+}
+
+async fn store_checkpoint(
+    tx: &mut PgConnection,
+    projector: &str,
+    stream: &str,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "insert into projector_checkpoint (projector, stream, position, updated_at)
+         values ($1, $2, $3, now())
+         on conflict (projector) do update
+         set position = excluded.position, stream = excluded.stream, updated_at = now()",
+    )
+    .bind(projector)
+    .bind(stream)
+    .bind(position as i64)
+    .execute(tx)
+    .await
+    .map_err(ProjectionError::database("store checkpoint"))?;
+    Ok(())
+}
+
+/// Waits until `projector` has committed `position`, polling its checkpoint,
+/// for at most `timeout`. Returns whether it got there.
+pub async fn wait_for_position(
+    pool: &PgPool,
+    projector: &str,
+    position: u64,
+    timeout: Duration,
+) -> Result<bool, ProjectionError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut interval = Duration::from_millis(5);
+    loop {
+        if checkpoint(pool, projector).await? >= position {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() + interval > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_millis(100));
+    }
+}
