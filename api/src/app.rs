@@ -44,7 +44,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
 /// Says at start what an acknowledged append means on this server
 /// (DESIGN.md, "Durability").
 async fn report_durability(ledger: &Ledger) -> anyhow::Result<()> {
-    let durability = ledger.durability().await.context("read stream durability")?;
+    let durability = ledger
+        .durability()
+        .await
+        .context("read stream durability")?;
     let meaning = if durability.replicas >= 3 {
         "acknowledged after a quorum of replicas stored it"
     } else if durability.supports_sync_always {
@@ -67,7 +70,11 @@ pub async fn connect_database(url: &str) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .with_context(|| "parse ORDO_DATABASE_URL")?
         .log_statements(tracing::log::LevelFilter::Trace);
-    match PgPoolOptions::new().max_connections(16).connect_with(options.clone()).await {
+    match PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(options.clone())
+        .await
+    {
         Ok(pool) => Ok(pool),
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
             let name = options.get_database().unwrap_or("ordo").to_owned();
@@ -83,12 +90,20 @@ pub async fn connect_database(url: &str) -> anyhow::Result<PgPool> {
 }
 
 async fn create_database(options: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         bail!("database {name:?} does not exist and its name is not safe to create");
     }
     let admin = options.clone().database("postgres");
-    let mut connection = admin.connect().await.context("connect to database postgres")?;
-    let created = sqlx::query(&format!("create database {name}")).execute(&mut connection).await;
+    let mut connection = admin
+        .connect()
+        .await
+        .context("connect to database postgres")?;
+    let created = sqlx::query(&format!("create database {name}"))
+        .execute(&mut connection)
+        .await;
     match created {
         Ok(_) => tracing::info!(database = name, "created database"),
         // Someone else created it in the meantime: fine.
@@ -145,6 +160,11 @@ pub async fn serve(
     let state = AppState::new(services.ledger, services.pool, tokens);
     let address = listener.local_addr().context("read listen address")?;
     tracing::info!(%address, "listening");
+    if config.demo {
+        crate::demo::seed(&state.orders, address)
+            .await
+            .context("seed demo orders")?;
+    }
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await

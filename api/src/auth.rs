@@ -65,7 +65,10 @@ pub struct Caller {
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        Actor { kind: self.role.actor_kind(), id: self.id.clone() }
+        Actor {
+            kind: self.role.actor_kind(),
+            id: self.id.clone(),
+        }
     }
 }
 
@@ -94,7 +97,11 @@ impl Tokens {
     }
 
     pub fn dev() -> Self {
-        Self::from_pairs(DEV_TOKENS.iter().filter_map(|(role, token)| Some((Role::parse(role)?, *token))))
+        Self::from_pairs(
+            DEV_TOKENS
+                .iter()
+                .filter_map(|(role, token)| Some((Role::parse(role)?, *token))),
+        )
     }
 
     /// Reads a tokens file; any malformed line fails the start with its number.
@@ -109,13 +116,25 @@ impl Tokens {
             }
             let mut parts = line.split_whitespace();
             let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
-                bail!("tokens file {} line {}: expected `<role> <token>`", path.display(), index + 1);
+                bail!(
+                    "tokens file {} line {}: expected `<role> <token>`",
+                    path.display(),
+                    index + 1
+                );
             };
             let Some(role) = Role::parse(role) else {
-                bail!("tokens file {} line {}: unknown role {role:?}", path.display(), index + 1);
+                bail!(
+                    "tokens file {} line {}: unknown role {role:?}",
+                    path.display(),
+                    index + 1
+                );
             };
             if token.len() < 16 {
-                bail!("tokens file {} line {}: tokens need at least 16 characters", path.display(), index + 1);
+                bail!(
+                    "tokens file {} line {}: tokens need at least 16 characters",
+                    path.display(),
+                    index + 1
+                );
             }
             tokens.insert(role, &SecretString::from(token.to_owned()));
         }

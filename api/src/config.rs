@@ -14,7 +14,11 @@ pub struct Config {
     #[arg(long, env = "ORDO_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// PostgreSQL database for the read models; created if missing.
-    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ordo")]
+    #[arg(
+        long,
+        env = "ORDO_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/ordo"
+    )]
     pub database_url: String,
     /// Namespace: the stream is its upper-case form, subjects start with it.
     #[arg(long, env = "ORDO_NAMESPACE", default_value = "ordo", value_parser = parse_namespace)]
@@ -38,6 +42,9 @@ pub struct ServeConfig {
     /// Development mode: well-known tokens when no tokens file is given.
     #[arg(long)]
     pub dev: bool,
+    /// Place a few demo orders after start (idempotent across restarts).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 fn parse_namespace(raw: &str) -> Result<Namespace, String> {
@@ -49,7 +56,9 @@ fn parse_namespace(raw: &str) -> Result<Namespace, String> {
 /// Keys are the variable names without the prefix, in lower case:
 /// `nats_url = "nats://10.0.0.5:4222"`.
 pub fn load_config_file() -> anyhow::Result<()> {
-    let Some(path) = std::env::var_os("ORDO_CONFIG") else { return Ok(()) };
+    let Some(path) = std::env::var_os("ORDO_CONFIG") else {
+        return Ok(());
+    };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("read config file {}", PathBuf::from(&path).display()))?;
     let table: toml::Table = text

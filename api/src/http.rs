@@ -44,12 +44,19 @@ pub struct AppInner {
 impl AppState {
     pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens) -> Self {
         let orders = Repository::new(ledger.clone());
-        Self(Arc::new(AppInner { ledger, orders, pool, tokens }))
+        Self(Arc::new(AppInner {
+            ledger,
+            orders,
+            pool,
+            tokens,
+        }))
     }
 
     /// Waits until the order read models have applied `position`.
     pub async fn wait_for(&self, position: Option<u64>) -> Result<(), ApiError> {
-        let Some(position) = position else { return Ok(()) };
+        let Some(position) = position else {
+            return Ok(());
+        };
         let pool = &self.pool;
         let reached = ordo_projections::wait_for_position(
             pool,
@@ -112,7 +119,8 @@ async fn log_failures(request: Request, next: Next) -> Response {
         if response.status().as_u16() == 503 {
             tracing::warn!(status = response.status().as_u16(), error = %chain.0, "request failed");
         } else {
-            tracing::error!(status = response.status().as_u16(), error = %chain.0, "request failed");
+            let status = response.status().as_u16();
+            tracing::error!(status, error = %chain.0, "request failed");
         }
     }
     response

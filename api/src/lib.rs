@@ -2,8 +2,10 @@
 //!
 //! - [`app`]: startup wiring; one function per subcommand (`serve`,
 //!   `migrate`), each taking its listener and shutdown signal.
+//! - [`cli`]: the command line of the `ordo` binary.
 //! - [`config`]: typed configuration from `ORDO_*` variables.
 //! - [`auth`]: bearer tokens and roles.
+//! - [`demo`]: demo orders for `serve --demo`.
 //! - [`http`]: the axum router, extractors, problem+json errors and the
 //!   resources (orders, tracking, health, OpenAPI).
 //! - [`telemetry`]: the tracing subscriber.
@@ -11,7 +13,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod output;
 pub mod telemetry;

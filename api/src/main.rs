@@ -1,45 +1,5 @@
-//! The `ordo` binary: parses the subcommand and calls one library function.
-
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use ordo_api::config::{Config, ServeConfig};
-use ordo_api::{app, config, telemetry};
-
-#[derive(Debug, Parser)]
-#[command(name = "ordo", version, about = "Event-sourced order ledger for retail")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the HTTP API and the projectors.
-    Serve(ServeConfig),
-    /// Apply the read-model migrations and exit.
-    Migrate(Config),
-}
+//! The `ordo` binary: everything it does lives in [`ordo_api::cli`].
 
 fn main() -> anyhow::Result<()> {
-    config::load_config_file()?;
-    let cli = Cli::parse();
-    telemetry::init(std::io::stderr);
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(run(cli))
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(config) => {
-            let tokens = app::resolve_tokens(&config)?;
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("listen on {}", config.listen))?;
-            app::serve(&config, tokens, listener, app::shutdown_signal()).await
-        }
-        Command::Migrate(config) => {
-            let services = app::connect(&config).await?;
-            app::migrate(&services.pool).await
-        }
-    }
+    ordo_api::cli::main()
 }

@@ -53,7 +53,13 @@ impl Address {
             }
             _ => None,
         };
-        let postal_code = text(&raw.postal_code, 1, 20, &format!("{base}/postal_code"), errors);
+        let postal_code = text(
+            &raw.postal_code,
+            1,
+            20,
+            &format!("{base}/postal_code"),
+            errors,
+        );
         let city = text(&raw.city, 1, 100, &format!("{base}/city"), errors);
         let country = raw.country.clone();
         if !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
@@ -66,7 +72,15 @@ impl Address {
         if errors.iter().count() != before.iter().count() {
             return None;
         }
-        Some(Address { name, line1, line2, postal_code, city, country, coordinates })
+        Some(Address {
+            name,
+            line1,
+            line2,
+            postal_code,
+            city,
+            country,
+            coordinates,
+        })
     }
 }
 
@@ -98,14 +112,23 @@ fn coordinates(
             if !(-180.0..=180.0).contains(&longitude) {
                 errors.push(format!("{base}/longitude"), "must be between -180 and 180");
             }
-            Some(Coordinates { latitude, longitude })
+            Some(Coordinates {
+                latitude,
+                longitude,
+            })
         }
         (None, Some(_)) => {
-            errors.push(format!("{base}/latitude"), "must be given together with longitude");
+            errors.push(
+                format!("{base}/latitude"),
+                "must be given together with longitude",
+            );
             None
         }
         (Some(_), None) => {
-            errors.push(format!("{base}/longitude"), "must be given together with latitude");
+            errors.push(
+                format!("{base}/longitude"),
+                "must be given together with latitude",
+            );
             None
         }
     }

@@ -24,7 +24,10 @@ impl FieldErrors {
     }
 
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { path: path.into(), message: message.into() });
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Keeps the value when it parsed, records the error under `path` otherwise.
@@ -61,7 +64,11 @@ impl FieldErrors {
 
 impl fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
         f.write_str(&parts.join("; "))
     }
 }

@@ -50,8 +50,9 @@ impl Identifier {
         if len > MAX_ID_LEN {
             return Err(IdentifierError::TooLong { len });
         }
-        if let Some(character) =
-            raw.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        if let Some(character) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
             return Err(IdentifierError::InvalidCharacter { character });
         }
@@ -143,7 +144,10 @@ mod tests {
     #[test]
     fn subject_metacharacters_and_spaces_are_rejected() {
         for raw in ["a.b", "a*", ">", "a b", "ä", "a/b", ""] {
-            assert!(Identifier::parse(raw).is_err(), "{raw:?} should be rejected");
+            assert!(
+                Identifier::parse(raw).is_err(),
+                "{raw:?} should be rejected"
+            );
         }
     }
 

@@ -16,8 +16,8 @@ pub use command::{
 pub use decide::{decide, DELIVERY_CLOCK_SKEW, MAX_LINES};
 pub use error::{OrderError, OrderErrorKind};
 pub use event::{
-    ItemLine, OrderCancelled, OrderEvent, OrderLinesChanged, OrderPicked, OrderPlaced,
-    PricedLine, ReturnReceived, ShipmentDelivered, ShipmentDispatched, ShippingAddressChanged,
+    ItemLine, OrderCancelled, OrderEvent, OrderLinesChanged, OrderPicked, OrderPlaced, PricedLine,
+    ReturnReceived, ShipmentDelivered, ShipmentDispatched, ShippingAddressChanged,
 };
 
 use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId};
@@ -134,11 +134,14 @@ impl PlacedOrder {
     }
 
     pub fn shipment(&self, shipment_id: &ShipmentId) -> Option<&Shipment> {
-        self.shipments.iter().find(|s| &s.shipment_id == shipment_id)
+        self.shipments
+            .iter()
+            .find(|s| &s.shipment_id == shipment_id)
     }
 
     pub fn status(&self) -> OrderStatus {
-        let sum = |f: fn(&OrderLine) -> u32| -> u64 { self.lines.iter().map(|l| u64::from(f(l))).sum() };
+        let sum =
+            |f: fn(&OrderLine) -> u32| -> u64 { self.lines.iter().map(|l| u64::from(f(l))).sum() };
         let (ordered, shipped) = (sum(|l| l.quantity), sum(|l| l.shipped));
         let (delivered, returned) = (sum(|l| l.delivered), sum(|l| l.returned));
         if self.cancellation_reason.is_some() {
@@ -175,7 +178,9 @@ pub struct Order {
 
 impl Order {
     pub fn status(&self) -> OrderStatus {
-        self.placed.as_ref().map_or(OrderStatus::New, PlacedOrder::status)
+        self.placed
+            .as_ref()
+            .map_or(OrderStatus::New, PlacedOrder::status)
     }
 }
 
@@ -264,8 +269,10 @@ fn apply_to_placed(order: &mut PlacedOrder, event: &OrderEvent) {
 }
 
 fn deliver(order: &mut PlacedOrder, delivered: &ShipmentDelivered) {
-    let Some(shipment) =
-        order.shipments.iter_mut().find(|s| s.shipment_id == delivered.shipment_id)
+    let Some(shipment) = order
+        .shipments
+        .iter_mut()
+        .find(|s| s.shipment_id == delivered.shipment_id)
     else {
         return;
     };

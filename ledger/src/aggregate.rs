@@ -50,9 +50,14 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
 
 /// Decodes an envelope's data into the aggregate's event type.
 pub fn decode_event<A: Aggregate>(envelope: &Envelope) -> Result<A::Event, String> {
-    let data = A::upcast(&envelope.event_type, envelope.schema_version, envelope.data.clone())?;
+    let data = A::upcast(
+        &envelope.event_type,
+        envelope.schema_version,
+        envelope.data.clone(),
+    )?;
     let tagged = serde_json::json!({ "type": envelope.event_type, "data": data });
-    serde_json::from_value(tagged).map_err(|e| format!("{} does not parse: {e}", envelope.event_type))
+    serde_json::from_value(tagged)
+        .map_err(|e| format!("{} does not parse: {e}", envelope.event_type))
 }
 
 /// The first answer to an idempotent request, as recorded in the history.
@@ -111,7 +116,10 @@ impl<A: Aggregate> Loaded<A> {
             let event = decode_event::<A>(envelope).map_err(corrupt)?;
             self.state = std::mem::take(&mut self.state).apply(&event);
             self.last_hash = envelope.hash.clone();
-            key = envelope.idempotency_key.clone().map(|k| (k, envelope.request_digest.clone()));
+            key = envelope
+                .idempotency_key
+                .clone()
+                .map(|k| (k, envelope.request_digest.clone()));
         }
         self.last_position = commit.position;
         if let Some((key, request_digest)) = key {
@@ -147,7 +155,11 @@ pub struct CommandContext {
 #[derive(Debug, Clone)]
 pub enum Executed<A: Aggregate> {
     /// New events were appended at `position`.
-    Appended { state: A, position: u64, event_count: usize },
+    Appended {
+        state: A,
+        position: u64,
+        event_count: usize,
+    },
     /// The decision produced no events; nothing was appended.
     Unchanged { state: A, position: u64 },
     /// The idempotency key was seen before: this is the first answer.
@@ -182,7 +194,10 @@ pub struct Repository<A: Aggregate> {
 
 impl<A: Aggregate> Repository<A> {
     pub fn new(ledger: Ledger) -> Self {
-        Self { ledger, cache: Mutex::new(HashMap::new()) }
+        Self {
+            ledger,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -202,9 +217,8 @@ impl<A: Aggregate> Repository<A> {
         let mut loaded: Option<Loaded<A>> = None;
         let mut from = cached.as_ref().map_or(1, |c| c.last_position + 1);
         while let Some(commit) = self.ledger.next_commit(&subject, from).await? {
-            let current = loaded.get_or_insert_with(|| {
-                cached.as_deref().cloned().unwrap_or_default()
-            });
+            let current =
+                loaded.get_or_insert_with(|| cached.as_deref().cloned().unwrap_or_default());
             current.apply_commit(&commit)?;
             from = commit.position + 1;
         }
@@ -215,14 +229,20 @@ impl<A: Aggregate> Repository<A> {
     }
 
     fn cached(&self, subject: &str) -> Option<Arc<Loaded<A>>> {
-        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.get(subject).cloned()
     }
 
     /// Caches a loaded aggregate unless a newer copy is cached already.
     fn remember(&self, subject: String, loaded: Loaded<A>) -> Arc<Loaded<A>> {
         let loaded = Arc::new(loaded);
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if cache.len() >= CACHE_CAPACITY && !cache.contains_key(&subject) {
             // A full cache is cleared rather than managed as an LRU: entries
             // are only an optimisation and reload cheaply on demand.
@@ -263,14 +283,20 @@ impl<A: Aggregate> Repository<A> {
             let events = decide(&loaded.state).map_err(ExecuteError::Rejected)?;
             if events.is_empty() {
                 let state = loaded.state.clone();
-                return Ok(Executed::Unchanged { state, position: loaded.last_position });
+                return Ok(Executed::Unchanged {
+                    state,
+                    position: loaded.last_position,
+                });
             }
 
             let (envelopes, next) = build_commit::<A>(id, &loaded, &events, context)?;
             let payload = serde_json::to_vec(&CommitPayload { events: &envelopes })
                 .map_err(|e| serialize_error(&subject, e))?;
             let msg_id = message_id(&subject, context, &envelopes);
-            match self.ledger.append(&subject, loaded.last_position, &msg_id, payload.into()).await
+            match self
+                .ledger
+                .append(&subject, loaded.last_position, &msg_id, payload.into())
+                .await
             {
                 Ok((_, true)) => {
                     // JetStream saw this message id before: the first attempt
@@ -278,12 +304,20 @@ impl<A: Aggregate> Repository<A> {
                     tracing::debug!(subject = %subject, "duplicate append, reloading");
                 }
                 Ok((position, false)) => {
-                    let commit = StoredCommit { position, subject: subject.clone(), envelopes };
+                    let commit = StoredCommit {
+                        position,
+                        subject: subject.clone(),
+                        envelopes,
+                    };
                     let mut next = next;
                     next.apply_commit(&commit)?;
                     let state = next.state.clone();
                     self.remember(subject, next);
-                    return Ok(Executed::Appended { state, position, event_count: events.len() });
+                    return Ok(Executed::Appended {
+                        state,
+                        position,
+                        event_count: events.len(),
+                    });
                 }
                 Err(LedgerError::Conflict { .. }) => {
                     tracing::warn!(subject = %subject, attempt, "append conflicted, retrying");
@@ -291,7 +325,9 @@ impl<A: Aggregate> Repository<A> {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(ExecuteError::TooManyConflicts { attempts: MAX_ATTEMPTS })
+        Err(ExecuteError::TooManyConflicts {
+            attempts: MAX_ATTEMPTS,
+        })
     }
 }
 
@@ -300,7 +336,9 @@ fn replayed_answer<A: Aggregate, E>(
     loaded: &Loaded<A>,
     context: &CommandContext,
 ) -> Result<Option<IdempotencyRecord<A::Receipt>>, ExecuteError<E>> {
-    let Some(key) = &context.idempotency_key else { return Ok(None) };
+    let Some(key) = &context.idempotency_key else {
+        return Ok(None);
+    };
     match loaded.idempotency.get(key) {
         Some(record) if record.request_digest == context.request_digest => Ok(Some(record.clone())),
         Some(_) => Err(ExecuteError::KeyReused),
@@ -351,7 +389,9 @@ fn build_commit<A: Aggregate>(
 }
 
 fn split_tagged(value: Value) -> Option<(String, Value)> {
-    let Value::Object(mut members) = value else { return None };
+    let Value::Object(mut members) = value else {
+        return None;
+    };
     let event_type = members.remove("type")?.as_str()?.to_owned();
     let data = members.remove("data").unwrap_or(Value::Null);
     Some((event_type, data))
@@ -366,7 +406,10 @@ fn message_id(subject: &str, context: &CommandContext, envelopes: &[Envelope]) -
             let digest = Sha256::digest(format!("{subject}\n{key}").as_bytes());
             hex::encode(digest)
         }
-        None => envelopes.first().map(|e| e.event_id.to_string()).unwrap_or_default(),
+        None => envelopes
+            .first()
+            .map(|e| e.event_id.to_string())
+            .unwrap_or_default(),
     }
 }
 

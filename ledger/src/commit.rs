@@ -53,7 +53,11 @@ impl StoredCommit {
                 .map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
             envelopes.push(envelope);
         }
-        Ok(Self { position, subject: subject.to_owned(), envelopes })
+        Ok(Self {
+            position,
+            subject: subject.to_owned(),
+            envelopes,
+        })
     }
 
     /// The aggregate type named by the subject (`<ns>.<kind>.<id>`).

@@ -101,8 +101,11 @@ pub fn hash_of(envelope: &Value) -> String {
     let mut canonical = String::with_capacity(1024);
     match envelope {
         Value::Object(members) => {
-            let without_hash: serde_json::Map<String, Value> =
-                members.iter().filter(|(k, _)| *k != "hash").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let without_hash: serde_json::Map<String, Value> = members
+                .iter()
+                .filter(|(k, _)| *k != "hash")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             write_canonical(&Value::Object(without_hash), &mut canonical);
         }
         other => write_canonical(other, &mut canonical),
@@ -112,12 +115,17 @@ pub fn hash_of(envelope: &Value) -> String {
 
 /// Checks that a stored envelope's `hash` matches its content.
 pub fn verify_hash(envelope: &Value) -> Result<(), String> {
-    let stored = envelope.get("hash").and_then(Value::as_str).ok_or("the envelope has no hash")?;
+    let stored = envelope
+        .get("hash")
+        .and_then(Value::as_str)
+        .ok_or("the envelope has no hash")?;
     let computed = hash_of(envelope);
     if stored == computed {
         Ok(())
     } else {
-        Err(format!("hash mismatch: stored {stored}, computed {computed}"))
+        Err(format!(
+            "hash mismatch: stored {stored}, computed {computed}"
+        ))
     }
 }
 
@@ -174,7 +182,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let mut out = String::new();
-        write_canonical(&json!({"b": 1, "a": {"d": [true, null], "c": "x\"y"}}), &mut out);
+        write_canonical(
+            &json!({"b": 1, "a": {"d": [true, null], "c": "x\"y"}}),
+            &mut out,
+        );
         assert_eq!(out, r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#);
     }
 

@@ -18,7 +18,11 @@ pub enum LedgerError {
     },
     /// A stored message that does not parse, or whose hash chain does not hold.
     #[error("corrupt event at {subject} sequence {stream_seq}: {reason}")]
-    Corrupt { subject: String, stream_seq: u64, reason: String },
+    Corrupt {
+        subject: String,
+        stream_seq: u64,
+        reason: String,
+    },
     /// The stream exists with a configuration we cannot accept.
     #[error("stream {stream} is misconfigured: {reason}")]
     Misconfigured { stream: String, reason: String },
@@ -29,6 +33,9 @@ impl LedgerError {
         operation: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self::Unavailable { operation: operation.into(), source: Box::new(source) }
+        Self::Unavailable {
+            operation: operation.into(),
+            source: Box::new(source),
+        }
     }
 }

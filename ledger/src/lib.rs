@@ -13,7 +13,7 @@
 //!   position, and what an acknowledgement means on the server found.
 //! - [`aggregate`]: loading an aggregate and running a command against it with
 //!   optimistic concurrency, idempotency and a bounded retry.
-//! - [`error`]: [`LedgerError`].
+//! - [`error`]: what can go wrong, as [`LedgerError`].
 //!
 //! The on-disk format is documented for third parties in
 //! `docs/ledger-format.md`.
@@ -28,8 +28,8 @@ pub use order::OrderReceipt;
 pub mod stream;
 
 pub use aggregate::{
-    decode_event,
-    Aggregate, CommandContext, ExecuteError, Executed, IdempotencyRecord, Loaded, Repository,
+    decode_event, Aggregate, CommandContext, ExecuteError, Executed, IdempotencyRecord, Loaded,
+    Repository,
 };
 pub use commit::StoredCommit;
 pub use envelope::{Actor, ActorKind, Envelope};

@@ -9,7 +9,10 @@ pub struct Namespace(String);
 
 /// Why a string cannot be a namespace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("namespace {0:?} must be 1 to 32 lower-case ASCII letters, digits or '_', starting with a letter")]
+#[error(
+    "namespace {0:?} must be 1 to 32 lower-case ASCII letters, digits or '_', \
+     starting with a letter"
+)]
 pub struct InvalidNamespace(pub String);
 
 impl Namespace {
@@ -19,7 +22,9 @@ impl Namespace {
     pub fn parse(raw: &str) -> Result<Self, InvalidNamespace> {
         let valid = (1..=32).contains(&raw.len())
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if valid {
             Ok(Self(raw.to_owned()))
         } else {

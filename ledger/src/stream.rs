@@ -29,7 +29,11 @@ pub struct LedgerConfig {
 
 impl LedgerConfig {
     pub fn new(namespace: Namespace) -> Self {
-        Self { namespace, replicas: 1, duplicate_window: Duration::from_secs(120) }
+        Self {
+            namespace,
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
     }
 }
 
@@ -94,7 +98,14 @@ impl Ledger {
             last_seq = info.state.last_sequence,
             "stream verified"
         );
-        Ok(Self { inner: Arc::new(Inner { client, js, stream, namespace: config.namespace }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                js,
+                stream,
+                namespace: config.namespace,
+            }),
+        })
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -150,7 +161,10 @@ impl Ledger {
     ) -> Result<(u64, bool), LedgerError> {
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID_HEADER, msg_id);
-        headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER, expected_last_seq.to_string().as_str());
+        headers.insert(
+            EXPECTED_LAST_SUBJECT_SEQUENCE_HEADER,
+            expected_last_seq.to_string().as_str(),
+        );
         let operation = || format!("append to {subject}");
         let ack_future = self
             .inner
@@ -161,7 +175,9 @@ impl Ledger {
         match ack_future.await {
             Ok(ack) => Ok((ack.sequence, ack.duplicate)),
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                Err(LedgerError::Conflict { subject: subject.to_owned() })
+                Err(LedgerError::Conflict {
+                    subject: subject.to_owned(),
+                })
             }
             Err(e) => Err(LedgerError::unavailable(operation(), e)),
         }
@@ -175,7 +191,12 @@ impl Ledger {
         from: u64,
     ) -> Result<Option<StoredCommit>, LedgerError> {
         use async_nats::jetstream::stream::DirectGetErrorKind;
-        match self.inner.stream.direct_get_next_for_subject(subject, Some(from)).await {
+        match self
+            .inner
+            .stream
+            .direct_get_next_for_subject(subject, Some(from))
+            .await
+        {
             Ok(message) => {
                 StoredCommit::parse(subject, message.sequence, &message.payload, true).map(Some)
             }
@@ -208,7 +229,9 @@ impl Ledger {
         let deliver_policy = if start <= 1 {
             consumer::DeliverPolicy::All
         } else {
-            consumer::DeliverPolicy::ByStartSequence { start_sequence: start }
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
         };
         let config = consumer::pull::OrderedConfig {
             filter_subject: filter_subject.clone(),
@@ -222,8 +245,10 @@ impl Ledger {
             .create_consumer(config)
             .await
             .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
-        let messages =
-            consumer.messages().await.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
         let commits = messages.map(move |message| {
             let message = message.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
             let position = message

@@ -6,7 +6,7 @@
 //!   effects across crashes.
 //! - [`order_views`]: the order read models (tracking, timeline, the
 //!   customer's order index).
-//! - [`error`]: [`ProjectionError`].
+//! - [`error`]: what can go wrong, as [`ProjectionError`].
 //!
 //! The read-model schema lives in the workspace's `migrations/` folder and is
 //! embedded here as [`MIGRATOR`].

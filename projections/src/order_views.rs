@@ -68,7 +68,11 @@ impl TimelineRows {
         self.event_type.push(envelope.event_type.clone());
         self.occurred_at.push(envelope.occurred_at);
         self.recorded_at.push(envelope.recorded_at);
-        self.actor.push(format!("{}:{}", envelope.actor.kind.as_str(), envelope.actor.id));
+        self.actor.push(format!(
+            "{}:{}",
+            envelope.actor.kind.as_str(),
+            envelope.actor.id
+        ));
         self.summary.push(summary);
     }
 }
@@ -77,8 +81,10 @@ async fn apply_batch(
     tx: &mut PgConnection,
     commits: &[StoredCommit],
 ) -> Result<(), ProjectionError> {
-    let orders: Vec<&StoredCommit> =
-        commits.iter().filter(|c| c.aggregate_type() == Some("order")).collect();
+    let orders: Vec<&StoredCommit> = commits
+        .iter()
+        .filter(|c| c.aggregate_type() == Some("order"))
+        .collect();
     if orders.is_empty() {
         return Ok(());
     }
@@ -99,8 +105,11 @@ async fn load_current(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Tracked>, ProjectionError> {
-    let mut ids: Vec<String> =
-        commits.iter().filter_map(|c| c.envelopes.first()).map(|e| e.aggregate_id.clone()).collect();
+    let mut ids: Vec<String> = commits
+        .iter()
+        .filter_map(|c| c.envelopes.first())
+        .map(|e| e.aggregate_id.clone())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     let rows: Vec<(String, serde_json::Value, i64, OffsetDateTime)> = sqlx::query_as(
@@ -113,13 +122,19 @@ async fn load_current(
     .map_err(ProjectionError::database("load order states"))?;
     let mut tracked = HashMap::with_capacity(ids.len());
     for (order_id, state, position, updated_at) in rows {
-        let order: Order = serde_json::from_value(state).map_err(|e| {
-            ProjectionError::Unapplicable {
+        let order: Order =
+            serde_json::from_value(state).map_err(|e| ProjectionError::Unapplicable {
                 position: position as u64,
                 reason: format!("stored state of order {order_id} does not parse: {e}"),
-            }
-        })?;
-        tracked.insert(order_id, Tracked { order, position: position as u64, updated_at });
+            })?;
+        tracked.insert(
+            order_id,
+            Tracked {
+                order,
+                position: position as u64,
+                updated_at,
+            },
+        );
     }
     Ok(tracked)
 }
@@ -133,11 +148,13 @@ fn fold(
     envelope: &Envelope,
     position: u64,
 ) -> Result<(), ProjectionError> {
-    let entry = tracked.entry(envelope.aggregate_id.clone()).or_insert_with(|| Tracked {
-        order: Order::default(),
-        position: 0,
-        updated_at: envelope.recorded_at,
-    });
+    let entry = tracked
+        .entry(envelope.aggregate_id.clone())
+        .or_insert_with(|| Tracked {
+            order: Order::default(),
+            position: 0,
+            updated_at: envelope.recorded_at,
+        });
     if envelope.aggregate_version != entry.order.version + 1 {
         return Err(ProjectionError::Unapplicable {
             position,
@@ -162,7 +179,9 @@ async fn write_tracking(
 ) -> Result<(), ProjectionError> {
     let mut rows = TrackingRows::default();
     for (order_id, entry) in tracked {
-        let Some(placed) = &entry.order.placed else { continue };
+        let Some(placed) = &entry.order.placed else {
+            continue;
+        };
         rows.order_id.push(order_id.clone());
         rows.customer_id.push(placed.customer_id.to_string());
         rows.channel.push(placed.channel.to_string());
@@ -174,9 +193,11 @@ async fn write_tracking(
         rows.tracking_token.push(placed.tracking_token.clone());
         rows.placed_at.push(placed.placed_at);
         rows.updated_at.push(entry.updated_at);
-        let state = serde_json::to_value(&entry.order).map_err(|e| {
-            ProjectionError::Unapplicable { position: entry.position, reason: e.to_string() }
-        })?;
+        let state =
+            serde_json::to_value(&entry.order).map_err(|e| ProjectionError::Unapplicable {
+                position: entry.position,
+                reason: e.to_string(),
+            })?;
         rows.state.push(state);
     }
     sqlx::query(

@@ -40,7 +40,10 @@ pub struct ProjectorConfig {
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
-        Self { max_batch: 500, linger: Duration::from_millis(2) }
+        Self {
+            max_batch: 500,
+            linger: Duration::from_millis(2),
+        }
     }
 }
 
@@ -61,7 +64,13 @@ pub struct Projector<P: Projection> {
 
 impl<P: Projection> Projector<P> {
     pub fn new(projection: P, ledger: Ledger, pool: PgPool, config: ProjectorConfig) -> Self {
-        Self { projection, ledger, pool, config, position: watch::Sender::new(0) }
+        Self {
+            projection,
+            ledger,
+            pool,
+            config,
+            position: watch::Sender::new(0),
+        }
     }
 
     /// The committed position, updated after every batch.
@@ -96,7 +105,11 @@ impl<P: Projection> Projector<P> {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(error) => {
-                    tracing::error!(projector = name, error = %error, "projector stopped on a fault");
+                    tracing::error!(
+                        projector = name,
+                        error = %error,
+                        "projector stopped on a fault"
+                    );
                     return Err(error);
                 }
             }
@@ -120,7 +133,9 @@ impl<P: Projection> Projector<P> {
                 next = commits.next() => next,
                 () = shutdown.clone() => return Ok(Flow::Stopped),
             };
-            let Some(first) = first else { return Ok(Flow::ConsumerEnded) };
+            let Some(first) = first else {
+                return Ok(Flow::ConsumerEnded);
+            };
             let mut batch = vec![first?];
             while batch.len() < self.config.max_batch {
                 match tokio::time::timeout(self.config.linger, commits.next()).await {
@@ -136,12 +151,24 @@ impl<P: Projection> Projector<P> {
         let name = self.projection.name();
         let first = batch.first().map_or(0, |c| c.position);
         let last = batch.last().map_or(0, |c| c.position);
-        let span = tracing::debug_span!("batch", projector = name, stream, first_seq = first, last_seq = last);
+        let span = tracing::debug_span!(
+            "batch",
+            projector = name,
+            stream,
+            first_seq = first,
+            last_seq = last
+        );
         async {
-            let mut tx = self.pool.begin().await.map_err(ProjectionError::database("begin batch"))?;
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(ProjectionError::database("begin batch"))?;
             self.projection.apply_batch(&mut tx, &batch).await?;
             store_checkpoint(&mut tx, name, stream, last).await?;
-            tx.commit().await.map_err(ProjectionError::database("commit batch"))?;
+            tx.commit()
+                .await
+                .map_err(ProjectionError::database("commit batch"))?;
             self.position.send_replace(last);
             tracing::debug!(commits = batch.len(), "batch committed");
             Ok(())

@@ -1,1 +1,337 @@
-//! placeholder
+//! The end-to-end test harness.
+//!
+//! [`TestApp::spawn`] gives each test its own namespace (so its own JetStream
+//! stream and subjects) and its own PostgreSQL database on the real servers,
+//! runs the API and the projector in-process on port 0, and offers typed
+//! request helpers. Dropping it deletes the stream and the database.
+//!
+//! The servers come from `ORDO_TEST_NATS_URL` (default
+//! `nats://127.0.0.1:4222`) and `ORDO_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`).
+
+use anyhow::Context as _;
+use ordo_api::auth::{Role, Tokens};
+use ordo_api::config::{Config, ServeConfig};
+use ordo_ledger::{Ledger, LedgerConfig, Namespace};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn nats_url() -> String {
+    std::env::var("ORDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("ORDO_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// The token each role uses in tests.
+pub fn token(role: &str) -> String {
+    format!("test-{role}-token-0123456789")
+}
+
+pub fn test_tokens() -> Tokens {
+    let roles = [
+        Role::Channel,
+        Role::Store,
+        Role::Erp,
+        Role::Auditor,
+        Role::Operator,
+    ];
+    let tokens: Vec<(Role, String)> = roles.iter().map(|r| (*r, token(r.as_str()))).collect();
+    Tokens::from_pairs(tokens.iter().map(|(r, t)| (*r, t.as_str())))
+}
+
+/// A fresh namespace and database name, unique per test.
+pub fn unique_names() -> (Namespace, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let namespace = Namespace::parse(&format!("t{}", &id[..16])).expect("valid namespace");
+    (namespace, format!("ordo_test_{}", &id[..16]))
+}
+
+/// A test's own namespace and database, removed on drop.
+pub struct Sandbox {
+    pub namespace: Namespace,
+    pub database: String,
+    pub ledger: Ledger,
+    pub pool: PgPool,
+}
+
+impl Sandbox {
+    pub async fn create() -> anyhow::Result<Self> {
+        let (namespace, database) = unique_names();
+        Self::create_named(namespace, database).await
+    }
+
+    pub async fn create_named(namespace: Namespace, database: String) -> anyhow::Result<Self> {
+        let pool =
+            ordo_api::app::connect_database(&format!("{}/{database}", pg_base_url())).await?;
+        ordo_api::app::migrate(&pool).await?;
+        let client = async_nats::connect(nats_url())
+            .await
+            .context("connect to NATS")?;
+        let ledger = Ledger::open(client, LedgerConfig::new(namespace.clone())).await?;
+        Ok(Self {
+            namespace,
+            database,
+            ledger,
+            pool,
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("{}/{}", pg_base_url(), self.database)
+    }
+
+    /// A second, empty database for the same namespace (for rebuilds).
+    pub async fn scratch_database(&self, suffix: &str) -> anyhow::Result<PgPool> {
+        let name = format!("{}_{suffix}", self.database);
+        let pool = ordo_api::app::connect_database(&format!("{}/{name}", pg_base_url())).await?;
+        ordo_api::app::migrate(&pool).await?;
+        Ok(pool)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let ledger = self.ledger.clone();
+        let database = self.database.clone();
+        // Cleanup is async and Drop is not: do it on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let Ok(runtime) = runtime else { return };
+            runtime.block_on(async move {
+                let _ = ledger.delete_stream().await;
+                let admin = format!("{}/postgres", pg_base_url());
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    for name in [
+                        database.clone(),
+                        format!("{database}_rebuild"),
+                        format!("{database}_crash"),
+                    ] {
+                        let sql = format!("drop database if exists {name} with (force)");
+                        let _ = sqlx::query(&sql).execute(&pool).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// An HTTP answer: status, headers and the JSON body (or `Null`).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Ordo running in-process against the test's sandbox.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub sandbox: Sandbox,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        init_test_logging();
+        let sandbox = Sandbox::create().await.expect("create test sandbox");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let address = listener.local_addr().expect("local address");
+        let config = ServeConfig {
+            common: Config {
+                nats_url: nats_url(),
+                database_url: sandbox.database_url(),
+                namespace: sandbox.namespace.clone(),
+                stream_replicas: 1,
+            },
+            listen: address,
+            tokens_file: None,
+            dev: false,
+            demo: false,
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            ordo_api::app::serve(&config, test_tokens(), listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let app = Self {
+            base: format!("http://{address}"),
+            http: reqwest::Client::new(),
+            sandbox,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        };
+        eventually(Duration::from_secs(20), || async {
+            app.get("/readyz", None).await.status == 200
+        })
+        .await;
+        app
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        role: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(role) = role {
+            request = request.bearer_auth(token(role));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("send request");
+        answer(response).await
+    }
+
+    pub async fn get(&self, path: &str, role: Option<&str>) -> Answer {
+        self.request(reqwest::Method::GET, path, role, None, &[])
+            .await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        role: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.request(reqwest::Method::POST, path, Some(role), Some(body), headers)
+            .await
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        role: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.request(
+            reqwest::Method::PATCH,
+            path,
+            Some(role),
+            Some(body),
+            headers,
+        )
+        .await
+    }
+
+    /// Places an order and checks it was created.
+    pub async fn place_order(&self, body: &Value) -> Answer {
+        let answer = self.post("/v1/orders", "channel", body, &[]).await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        answer
+    }
+
+    /// The order's tracking view once the projector has reached `position`.
+    pub async fn order_at(&self, order_id: &str, position: u64) -> Answer {
+        let path = format!("/v1/orders/{order_id}?min_position={position}");
+        self.get(&path, Some("channel")).await
+    }
+
+    pub async fn message_count(&self) -> u64 {
+        self.sandbox
+            .ledger
+            .message_count()
+            .await
+            .expect("stream message count")
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("read body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A realistic order body.
+pub fn order_body(customer: &str) -> Value {
+    json!({
+        "customer_id": customer,
+        "channel": "web",
+        "currency": "EUR",
+        "lines": [
+            {"sku": "SHOE-42", "quantity": 1, "unit_price_minor": 8999},
+            {"sku": "SOCKS-3PK", "quantity": 2, "unit_price_minor": 1299}
+        ],
+        "shipping_address": {
+            "name": "Ada Lovelace",
+            "line1": "12 St James's Square",
+            "postal_code": "SW1Y 4JH",
+            "city": "London",
+            "country": "GB"
+        }
+    })
+}
+
+/// Polls `check` until it holds, for at most `timeout`; panics otherwise.
+pub async fn eventually<F, Fut>(timeout: Duration, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Quiet unless `TEST_LOG` is set.
+pub fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        ordo_api::telemetry::init(std::io::stderr);
+    } else {
+        ordo_api::telemetry::init(std::io::sink);
+    }
+}

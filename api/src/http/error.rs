@@ -95,7 +95,10 @@ impl ApiError {
     }
 
     pub fn field(path: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError { path: path.to_owned(), message: message.into() }])
+        Self::Validation(vec![FieldError {
+            path: path.to_owned(),
+            message: message.into(),
+        }])
     }
 
     fn status(&self) -> StatusCode {
@@ -143,12 +146,16 @@ impl ApiError {
         let mut errors = Vec::new();
         let (mut current_status, mut current_version) = (None, None);
         match self {
-            Self::Validation(fields) => errors.extend(
-                fields.iter().map(|f| ProblemField { path: f.path.clone(), message: f.message.clone() }),
-            ),
+            Self::Validation(fields) => errors.extend(fields.iter().map(|f| ProblemField {
+                path: f.path.clone(),
+                message: f.message.clone(),
+            })),
             Self::Rejected(error) => {
                 if let Some(path) = error.field() {
-                    errors.push(ProblemField { path, message: error.to_string() });
+                    errors.push(ProblemField {
+                        path,
+                        message: error.to_string(),
+                    });
                 }
                 current_status = error.status().map(|s: OrderStatus| s.as_str().to_owned());
             }
@@ -173,12 +180,17 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if matches!(self, Self::NotYetProjected { .. } | Self::Unavailable(_)) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
-            response.extensions_mut().insert(ErrorChain(error_chain(&self)));
+            response
+                .extensions_mut()
+                .insert(ErrorChain(error_chain(&self)));
         }
         response
     }

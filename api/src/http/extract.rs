@@ -18,13 +18,19 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthenticated)?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthenticated)?;
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated)?;
-        state.tokens.authenticate(token.trim()).ok_or(ApiError::Unauthenticated)
+        state
+            .tokens
+            .authenticate(token.trim())
+            .ok_or(ApiError::Unauthenticated)
     }
 }
 
@@ -34,7 +40,9 @@ impl Caller {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden { role: self.role.as_str() })
+            Err(ApiError::Forbidden {
+                role: self.role.as_str(),
+            })
         }
     }
 }
@@ -55,14 +63,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim() == "application/json"));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim() == "application/json")
+            });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| ApiError::BodyTooLarge { limit: MAX_BODY_BYTES })?;
+            .map_err(|_| ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            })?;
         let json: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         let digest = request_digest(&method, &path, &json);
@@ -137,11 +151,17 @@ impl CommandHeaders {
         let idempotency_key = match headers.get("idempotency-key") {
             None => None,
             Some(value) => match value.to_str() {
-                Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(key)
+                    if (1..=255).contains(&key.len())
+                        && key.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
                     Some(key.to_owned())
                 }
                 _ => {
-                    errors.push("/headers/Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+                    errors.push(
+                        "/headers/Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    );
                     None
                 }
             },
@@ -149,12 +169,18 @@ impl CommandHeaders {
         let if_match = match headers.get(header::IF_MATCH) {
             None => None,
             Some(value) => {
-                let parsed = value
-                    .to_str()
-                    .ok()
-                    .and_then(|v| v.trim().strip_prefix('"')?.strip_suffix('"')?.parse::<u64>().ok());
+                let parsed = value.to_str().ok().and_then(|v| {
+                    v.trim()
+                        .strip_prefix('"')?
+                        .strip_suffix('"')?
+                        .parse::<u64>()
+                        .ok()
+                });
                 if parsed.is_none() {
-                    errors.push("/headers/If-Match", "must be a quoted version, such as \"3\"");
+                    errors.push(
+                        "/headers/If-Match",
+                        "must be a quoted version, such as \"3\"",
+                    );
                 }
                 parsed
             }
@@ -162,7 +188,10 @@ impl CommandHeaders {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors.into_vec()));
         }
-        Ok(Self { idempotency_key, if_match })
+        Ok(Self {
+            idempotency_key,
+            if_match,
+        })
     }
 }
 

@@ -9,7 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,7 +24,10 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub(super) async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", failing: Vec::new() })
+    Json(Health {
+        status: "ok",
+        failing: Vec::new(),
+    })
 }
 
 /// NATS and PostgreSQL are reachable and every migration is applied.
@@ -43,15 +48,29 @@ pub(super) async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Hea
         Ok(applied) => {
             let expected = ordo_projections::MIGRATOR.iter().count() as i64;
             if applied < expected {
-                failing.push(format!("postgres: {applied} of {expected} migrations applied"));
+                failing.push(format!(
+                    "postgres: {applied} of {expected} migrations applied"
+                ));
             }
         }
         Err(error) => failing.push(format!("postgres: {error}")),
     }
     if failing.is_empty() {
-        (StatusCode::OK, Json(Health { status: "ready", failing }))
+        (
+            StatusCode::OK,
+            Json(Health {
+                status: "ready",
+                failing,
+            }),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "not ready", failing }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "not ready",
+                failing,
+            }),
+        )
     }
 }
 

@@ -44,7 +44,9 @@ impl Modify for BearerAuth {
 }
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json)).route("/docs", get(docs))
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

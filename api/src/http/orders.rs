@@ -83,7 +83,10 @@ async fn execute(
         correlation_id: Uuid::now_v7(),
         causation_id: None,
         // Keys are scoped by caller: two channels may pick the same key.
-        idempotency_key: headers.idempotency_key.as_ref().map(|k| format!("{}/{k}", caller.id)),
+        idempotency_key: headers
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("{}/{k}", caller.id)),
         request_digest: Some(digest),
         expected_version: headers.if_match,
     };
@@ -95,18 +98,21 @@ async fn execute(
     );
     let executed = app
         .orders
-        .execute(order_id.as_str(), &context, |order| decide(order, command.clone(), now))
+        .execute(order_id.as_str(), &context, |order| {
+            decide(order, command.clone(), now)
+        })
         .instrument(span)
         .await?;
     Ok(match executed {
-        Executed::Appended { state, position, .. } | Executed::Unchanged { state, position } => {
-            Outcome {
-                version: state.version,
-                position,
-                status: state.status(),
-                tracking_token: state.placed.map(|p| p.tracking_token),
-            }
+        Executed::Appended {
+            state, position, ..
         }
+        | Executed::Unchanged { state, position } => Outcome {
+            version: state.version,
+            position,
+            status: state.status(),
+            tracking_token: state.placed.map(|p| p.tracking_token),
+        },
         Executed::Replayed(record) => Outcome {
             version: record.version,
             position: record.position,
@@ -151,7 +157,8 @@ fn new_order_id(
 ) -> Result<OrderId, ApiError> {
     let raw = match (requested, &headers.idempotency_key) {
         (Some(requested), _) => {
-            return OrderId::parse(requested).map_err(|e| ApiError::field("/order_id", e.to_string()))
+            return OrderId::parse(requested)
+                .map_err(|e| ApiError::field("/order_id", e.to_string()))
         }
         (None, Some(key)) => {
             let digest = Sha256::digest(format!("{}/{key}", caller.id).as_bytes());
@@ -159,7 +166,7 @@ fn new_order_id(
         }
         (None, None) => format!("o-{}", Uuid::now_v7().simple()),
     };
-    OrderId::parse(&raw).map_err(|e| ApiError::internal(e))
+    OrderId::parse(&raw).map_err(ApiError::internal)
 }
 
 /// 128 random bits, URL-safe: the customer's tracking key.
@@ -198,8 +205,15 @@ pub(super) async fn place_order(
         .parse(order_id.clone(), new_tracking_token())
         .map_err(|e| ApiError::Validation(e.into_vec()))?;
 
-    let outcome =
-        execute(&app, &caller, &headers, body.digest, &order_id, OrderCommand::Place(command)).await?;
+    let outcome = execute(
+        &app,
+        &caller,
+        &headers,
+        body.digest,
+        &order_id,
+        OrderCommand::Place(command),
+    )
+    .await?;
 
     let mut response_headers = etag(outcome.version);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/orders/{order_id}")) {
@@ -222,8 +236,11 @@ pub(super) async fn place_order(
     tag = "orders",
     request_body = ModifyOrderRequest,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem),
-        (status = 412, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem),
+        (status = 412, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn modify_order(
@@ -235,7 +252,10 @@ pub(super) async fn modify_order(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Channel, Role::Operator])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Modify(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))
@@ -248,7 +268,10 @@ pub(super) async fn modify_order(
     tag = "orders",
     request_body = CancelOrderRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn cancel_order(
@@ -260,7 +283,10 @@ pub(super) async fn cancel_order(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Channel, Role::Operator])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Cancel(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))
@@ -273,7 +299,10 @@ pub(super) async fn cancel_order(
     tag = "fulfilment",
     request_body = PickOrderRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn pick_order(
@@ -285,7 +314,10 @@ pub(super) async fn pick_order(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Store])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Pick(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))
@@ -298,7 +330,10 @@ pub(super) async fn pick_order(
     tag = "fulfilment",
     request_body = ShipmentRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn ship_order(
@@ -310,7 +345,10 @@ pub(super) async fn ship_order(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Store])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Ship(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))
@@ -323,7 +361,10 @@ pub(super) async fn ship_order(
     tag = "fulfilment",
     request_body = DeliveryRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn deliver_shipment(
@@ -335,7 +376,10 @@ pub(super) async fn deliver_shipment(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Store])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Deliver(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))
@@ -348,7 +392,10 @@ pub(super) async fn deliver_shipment(
     tag = "fulfilment",
     request_body = ReturnRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = OrderChangedResponse), (status = 409, body = super::error::Problem)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn return_items(
@@ -360,7 +407,10 @@ pub(super) async fn return_items(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
     caller.require(&[Role::Store])?;
     let order_id = parse_order_id(&id)?;
-    let command = body.value.parse().map_err(|e| ApiError::Validation(e.into_vec()))?;
+    let command = body
+        .value
+        .parse()
+        .map_err(|e| ApiError::Validation(e.into_vec()))?;
     let command = OrderCommand::Return(command);
     let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
     Ok(changed(&order_id, outcome))

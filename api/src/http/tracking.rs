@@ -79,7 +79,11 @@ pub(super) async fn track(
             carrier: s.carrier.clone(),
             tracking_number: s.tracking_number.clone(),
             items: items(&s.lines),
-            status: if s.delivered_at.is_some() { "delivered" } else { "in_transit" },
+            status: if s.delivered_at.is_some() {
+                "delivered"
+            } else {
+                "in_transit"
+            },
             delivered_at: s.delivered_at,
         })
         .collect();

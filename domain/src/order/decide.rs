@@ -30,7 +30,9 @@ pub fn decide(
         (Some(placed), command) => (placed, command),
     };
     match command {
-        OrderCommand::Place(_) => Err(OrderError::AlreadyPlaced { status: placed.status() }),
+        OrderCommand::Place(_) => Err(OrderError::AlreadyPlaced {
+            status: placed.status(),
+        }),
         OrderCommand::Modify(modify) => modify_order(placed, modify),
         OrderCommand::Pick(pick) => pick_order(placed, pick),
         OrderCommand::Cancel(cancel) => cancel_order(placed, cancel),
@@ -62,7 +64,10 @@ fn check_lines(lines: &[PricedLine]) -> Result<(), OrderError> {
         return Err(OrderError::NoLines);
     }
     if lines.len() > MAX_LINES {
-        return Err(OrderError::TooManyLines { max: MAX_LINES, count: lines.len() });
+        return Err(OrderError::TooManyLines {
+            max: MAX_LINES,
+            count: lines.len(),
+        });
     }
     check_unique_skus(lines.iter().map(|l| &l.sku))?;
     let mut total: i64 = 0;
@@ -70,7 +75,9 @@ fn check_lines(lines: &[PricedLine]) -> Result<(), OrderError> {
         let line_total = i64::from(line.quantity.get())
             .checked_mul(line.unit_price_minor)
             .ok_or(OrderError::TotalTooLarge)?;
-        total = total.checked_add(line_total).ok_or(OrderError::TotalTooLarge)?;
+        total = total
+            .checked_add(line_total)
+            .ok_or(OrderError::TotalTooLarge)?;
     }
     if total > MAX_ORDER_TOTAL {
         return Err(OrderError::TotalTooLarge);
@@ -82,7 +89,10 @@ fn check_unique_skus<'a>(skus: impl Iterator<Item = &'a Sku>) -> Result<(), Orde
     let mut seen = HashSet::new();
     for (index, sku) in skus.enumerate() {
         if !seen.insert(sku) {
-            return Err(OrderError::DuplicateSku { sku: sku.clone(), index });
+            return Err(OrderError::DuplicateSku {
+                sku: sku.clone(),
+                index,
+            });
         }
     }
     Ok(())
@@ -124,7 +134,9 @@ fn pick_order(order: &PlacedOrder, pick: PickOrder) -> Result<Vec<OrderEvent>, O
     if status != OrderStatus::Placed {
         return Err(OrderError::NotPickable { status });
     }
-    Ok(vec![OrderEvent::OrderPicked(OrderPicked { location_id: pick.location_id })])
+    Ok(vec![OrderEvent::OrderPicked(OrderPicked {
+        location_id: pick.location_id,
+    })])
 }
 
 fn cancel_order(order: &PlacedOrder, cancel: CancelOrder) -> Result<Vec<OrderEvent>, OrderError> {
@@ -132,7 +144,9 @@ fn cancel_order(order: &PlacedOrder, cancel: CancelOrder) -> Result<Vec<OrderEve
     if !matches!(status, OrderStatus::Placed | OrderStatus::Picked) {
         return Err(OrderError::NotCancellable { status });
     }
-    Ok(vec![OrderEvent::OrderCancelled(OrderCancelled { reason: cancel.reason })])
+    Ok(vec![OrderEvent::OrderCancelled(OrderCancelled {
+        reason: cancel.reason,
+    })])
 }
 
 fn ship_order(order: &PlacedOrder, ship: ShipOrder) -> Result<Vec<OrderEvent>, OrderError> {
@@ -144,18 +158,26 @@ fn ship_order(order: &PlacedOrder, ship: ShipOrder) -> Result<Vec<OrderEvent>, O
         return Err(OrderError::NotShippable { status });
     }
     if order.shipment(&ship.shipment_id).is_some() {
-        return Err(OrderError::DuplicateShipment { shipment_id: ship.shipment_id });
+        return Err(OrderError::DuplicateShipment {
+            shipment_id: ship.shipment_id,
+        });
     }
     if ship.lines.is_empty() {
         return Err(OrderError::NoLines);
     }
     check_unique_skus(ship.lines.iter().map(|l| &l.sku))?;
     for (index, item) in ship.lines.iter().enumerate() {
-        let line =
-            order.line(&item.sku).ok_or(OrderError::UnknownSku { sku: item.sku.clone(), index })?;
+        let line = order.line(&item.sku).ok_or(OrderError::UnknownSku {
+            sku: item.sku.clone(),
+            index,
+        })?;
         let remaining = line.quantity - line.shipped;
         if item.quantity.get() > remaining {
-            return Err(OrderError::ShipsMoreThanOrdered { sku: item.sku.clone(), index, remaining });
+            return Err(OrderError::ShipsMoreThanOrdered {
+                sku: item.sku.clone(),
+                index,
+                remaining,
+            });
         }
     }
     Ok(vec![OrderEvent::ShipmentDispatched(ShipmentDispatched {
@@ -172,11 +194,16 @@ fn deliver_shipment(
     deliver: DeliverShipment,
     now: Timestamp,
 ) -> Result<Vec<OrderEvent>, OrderError> {
-    let shipment = order
-        .shipment(&deliver.shipment_id)
-        .ok_or_else(|| OrderError::UnknownShipment { shipment_id: deliver.shipment_id.clone() })?;
+    let shipment =
+        order
+            .shipment(&deliver.shipment_id)
+            .ok_or_else(|| OrderError::UnknownShipment {
+                shipment_id: deliver.shipment_id.clone(),
+            })?;
     if shipment.delivered_at.is_some() {
-        return Err(OrderError::AlreadyDelivered { shipment_id: deliver.shipment_id });
+        return Err(OrderError::AlreadyDelivered {
+            shipment_id: deliver.shipment_id,
+        });
     }
     if deliver.delivered_at > now + DELIVERY_CLOCK_SKEW {
         return Err(OrderError::DeliveredInFuture);
@@ -189,15 +216,19 @@ fn deliver_shipment(
 
 fn return_items(order: &PlacedOrder, items: ReturnItems) -> Result<Vec<OrderEvent>, OrderError> {
     if order.returns.iter().any(|r| r.return_id == items.return_id) {
-        return Err(OrderError::DuplicateReturn { return_id: items.return_id });
+        return Err(OrderError::DuplicateReturn {
+            return_id: items.return_id,
+        });
     }
     if items.lines.is_empty() {
         return Err(OrderError::NoLines);
     }
     check_unique_skus(items.lines.iter().map(|l| &l.sku))?;
     for (index, item) in items.lines.iter().enumerate() {
-        let line =
-            order.line(&item.sku).ok_or(OrderError::UnknownSku { sku: item.sku.clone(), index })?;
+        let line = order.line(&item.sku).ok_or(OrderError::UnknownSku {
+            sku: item.sku.clone(),
+            index,
+        })?;
         let returnable = line.delivered - line.returned;
         if item.quantity.get() > returnable {
             return Err(OrderError::ReturnsMoreThanDelivered {

@@ -11,26 +11,61 @@ pub enum OrderError {
     /// The order does not exist yet; only `Place` may start it.
     NotPlaced,
     /// `Place` on an order id that is taken.
-    AlreadyPlaced { status: OrderStatus },
+    AlreadyPlaced {
+        status: OrderStatus,
+    },
     NoLines,
-    TooManyLines { max: usize, count: usize },
+    TooManyLines {
+        max: usize,
+        count: usize,
+    },
     /// The same SKU appears twice in one list; `index` is the second one.
-    DuplicateSku { sku: Sku, index: usize },
+    DuplicateSku {
+        sku: Sku,
+        index: usize,
+    },
     TotalTooLarge,
     /// Lines and address may change only until the order is picked.
-    NotModifiable { status: OrderStatus },
-    NotCancellable { status: OrderStatus },
-    NotPickable { status: OrderStatus },
-    NotShippable { status: OrderStatus },
-    DuplicateShipment { shipment_id: ShipmentId },
+    NotModifiable {
+        status: OrderStatus,
+    },
+    NotCancellable {
+        status: OrderStatus,
+    },
+    NotPickable {
+        status: OrderStatus,
+    },
+    NotShippable {
+        status: OrderStatus,
+    },
+    DuplicateShipment {
+        shipment_id: ShipmentId,
+    },
     /// A shipped or returned SKU that is not on the order.
-    UnknownSku { sku: Sku, index: usize },
-    ShipsMoreThanOrdered { sku: Sku, index: usize, remaining: u32 },
-    UnknownShipment { shipment_id: ShipmentId },
-    AlreadyDelivered { shipment_id: ShipmentId },
+    UnknownSku {
+        sku: Sku,
+        index: usize,
+    },
+    ShipsMoreThanOrdered {
+        sku: Sku,
+        index: usize,
+        remaining: u32,
+    },
+    UnknownShipment {
+        shipment_id: ShipmentId,
+    },
+    AlreadyDelivered {
+        shipment_id: ShipmentId,
+    },
     DeliveredInFuture,
-    DuplicateReturn { return_id: ReturnId },
-    ReturnsMoreThanDelivered { sku: Sku, index: usize, returnable: u32 },
+    DuplicateReturn {
+        return_id: ReturnId,
+    },
+    ReturnsMoreThanDelivered {
+        sku: Sku,
+        index: usize,
+        returnable: u32,
+    },
 }
 
 /// How a broken rule reads to a client: bad input or a clash with the state.
@@ -138,7 +173,10 @@ impl fmt::Display for OrderError {
                 "lines and address can change only until the order is picked; status is {status}"
             ),
             Self::NotCancellable { status } => {
-                write!(f, "the order can no longer be cancelled; status is {status}")
+                write!(
+                    f,
+                    "the order can no longer be cancelled; status is {status}"
+                )
             }
             Self::NotPickable { status } => {
                 write!(f, "only a placed order can be picked; status is {status}")
@@ -163,8 +201,13 @@ impl fmt::Display for OrderError {
             Self::DuplicateReturn { return_id } => {
                 write!(f, "return {return_id} was recorded already")
             }
-            Self::ReturnsMoreThanDelivered { sku, returnable, .. } => {
-                write!(f, "only {returnable} delivered items of SKU {sku} can be returned")
+            Self::ReturnsMoreThanDelivered {
+                sku, returnable, ..
+            } => {
+                write!(
+                    f,
+                    "only {returnable} delivered items of SKU {sku} can be returned"
+                )
             }
         }
     }

@@ -52,7 +52,12 @@ pub(crate) fn describe(before: &Order, event: &OrderEvent) -> String {
 
 fn describe_lines(lines: &[PricedLine]) -> String {
     let items: u64 = lines.iter().map(|l| u64::from(l.quantity.get())).sum();
-    format!("{} in {} {}", plural(items, "item"), lines.len(), noun(lines.len() as u64, "line"))
+    format!(
+        "{} in {} {}",
+        plural(items, "item"),
+        lines.len(),
+        noun(lines.len() as u64, "line")
+    )
 }
 
 fn describe_items(lines: &[ItemLine]) -> String {

@@ -110,13 +110,21 @@ const MAX_REASON: usize = 500;
 
 impl PlaceOrderRequest {
     /// Parses everything but the order id, which the handler settles.
-    pub fn parse(self, order_id: OrderId, tracking_token: String) -> Result<PlaceOrder, FieldErrors> {
+    pub fn parse(
+        self,
+        order_id: OrderId,
+        tracking_token: String,
+    ) -> Result<PlaceOrder, FieldErrors> {
         let mut errors = FieldErrors::new();
         let customer_id = errors.check("/customer_id", CustomerId::parse(&self.customer_id));
         let channel = errors.check("/channel", ChannelId::parse(&self.channel));
         let currency = errors.check("/currency", Currency::parse(&self.currency));
         let lines = parse_lines(&self.lines, &mut errors);
-        let address = Address::parse(raw_address(self.shipping_address), "/shipping_address", &mut errors);
+        let address = Address::parse(
+            raw_address(self.shipping_address),
+            "/shipping_address",
+            &mut errors,
+        );
         let command = match (customer_id, channel, currency, lines, address) {
             (Some(customer_id), Some(channel), Some(currency), Some(lines), Some(address)) => {
                 Some(PlaceOrder {
@@ -141,11 +149,17 @@ impl ModifyOrderRequest {
         if self.lines.is_none() && self.shipping_address.is_none() {
             errors.push("/", "give lines, shipping_address, or both");
         }
-        let lines = self.lines.as_deref().map(|lines| parse_lines(lines, &mut errors));
+        let lines = self
+            .lines
+            .as_deref()
+            .map(|lines| parse_lines(lines, &mut errors));
         let address = self
             .shipping_address
             .map(|a| Address::parse(raw_address(a), "/shipping_address", &mut errors));
-        let command = ModifyOrder { lines: lines.flatten(), shipping_address: address.flatten() };
+        let command = ModifyOrder {
+            lines: lines.flatten(),
+            shipping_address: address.flatten(),
+        };
         errors.finish(Some(command))
     }
 }
@@ -162,7 +176,9 @@ impl PickOrderRequest {
     pub fn parse(self) -> Result<PickOrder, FieldErrors> {
         let mut errors = FieldErrors::new();
         let location_id = match &self.location_id {
-            Some(raw) => errors.check("/location_id", LocationId::parse(raw)).map(Some),
+            Some(raw) => errors
+                .check("/location_id", LocationId::parse(raw))
+                .map(Some),
             None => Some(None),
         };
         errors.finish(location_id.map(|location_id| PickOrder { location_id }))
@@ -175,13 +191,25 @@ impl ShipmentRequest {
         let shipment_id = errors.check("/shipment_id", ShipmentId::parse(&self.shipment_id));
         let location_id = errors.check("/location_id", LocationId::parse(&self.location_id));
         let carrier = errors.check("/carrier", parse_text(&self.carrier, MAX_SHORT_TEXT));
-        let tracking_number =
-            errors.check("/tracking_number", parse_text(&self.tracking_number, MAX_SHORT_TEXT));
+        let tracking_number = errors.check(
+            "/tracking_number",
+            parse_text(&self.tracking_number, MAX_SHORT_TEXT),
+        );
         let lines = parse_items(&self.lines, &mut errors);
         let command = match (shipment_id, location_id, carrier, tracking_number, lines) {
-            (Some(shipment_id), Some(location_id), Some(carrier), Some(tracking_number), Some(lines)) => {
-                Some(ShipOrder { shipment_id, location_id, carrier, tracking_number, lines })
-            }
+            (
+                Some(shipment_id),
+                Some(location_id),
+                Some(carrier),
+                Some(tracking_number),
+                Some(lines),
+            ) => Some(ShipOrder {
+                shipment_id,
+                location_id,
+                carrier,
+                tracking_number,
+                lines,
+            }),
             _ => None,
         };
         errors.finish(command)
@@ -194,8 +222,11 @@ impl DeliveryRequest {
         let shipment_id = errors.check("/shipment_id", ShipmentId::parse(&self.shipment_id));
         let delivered_at = errors.check(
             "/delivered_at",
-            time::OffsetDateTime::parse(&self.delivered_at, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| "must be an RFC 3339 timestamp, such as 2026-11-27T14:03:00Z"),
+            time::OffsetDateTime::parse(
+                &self.delivered_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|_| "must be an RFC 3339 timestamp, such as 2026-11-27T14:03:00Z"),
         );
         let command = match (shipment_id, delivered_at) {
             (Some(shipment_id), Some(delivered_at)) => Some(DeliverShipment {
@@ -215,9 +246,11 @@ impl ReturnRequest {
         let reason = errors.check("/reason", parse_text(&self.reason, MAX_REASON));
         let lines = parse_items(&self.lines, &mut errors);
         let command = match (return_id, reason, lines) {
-            (Some(return_id), Some(reason), Some(lines)) => {
-                Some(ReturnItems { return_id, lines, reason })
-            }
+            (Some(return_id), Some(reason), Some(lines)) => Some(ReturnItems {
+                return_id,
+                lines,
+                reason,
+            }),
             _ => None,
         };
         errors.finish(command)
@@ -229,13 +262,20 @@ fn parse_lines(lines: &[LineRequest], errors: &mut FieldErrors) -> Option<Vec<Pr
     let mut parsed = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let sku = errors.check(&format!("/lines/{i}/sku"), Sku::parse(&line.sku));
-        let quantity = errors.check(&format!("/lines/{i}/quantity"), Quantity::parse(line.quantity));
+        let quantity = errors.check(
+            &format!("/lines/{i}/quantity"),
+            Quantity::parse(line.quantity),
+        );
         let price = errors.check(
             &format!("/lines/{i}/unit_price_minor"),
             parse_unit_price(line.unit_price_minor),
         );
         if let (Some(sku), Some(quantity), Some(unit_price_minor)) = (sku, quantity, price) {
-            parsed.push(PricedLine { sku, quantity, unit_price_minor });
+            parsed.push(PricedLine {
+                sku,
+                quantity,
+                unit_price_minor,
+            });
         }
     }
     (errors.iter().count() == before).then_some(parsed)
@@ -246,7 +286,10 @@ fn parse_items(items: &[ItemRequest], errors: &mut FieldErrors) -> Option<Vec<It
     let mut parsed = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let sku = errors.check(&format!("/lines/{i}/sku"), Sku::parse(&item.sku));
-        let quantity = errors.check(&format!("/lines/{i}/quantity"), Quantity::parse(item.quantity));
+        let quantity = errors.check(
+            &format!("/lines/{i}/quantity"),
+            Quantity::parse(item.quantity),
+        );
         if let (Some(sku), Some(quantity)) = (sku, quantity) {
             parsed.push(ItemLine { sku, quantity });
         }

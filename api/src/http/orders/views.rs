@@ -127,7 +127,13 @@ impl From<&ReturnRecord> for ReturnView {
 }
 
 pub(crate) fn items(lines: &[ordo_domain::order::ItemLine]) -> Vec<ItemView> {
-    lines.iter().map(|l| ItemView { sku: l.sku.to_string(), quantity: l.quantity.get() }).collect()
+    lines
+        .iter()
+        .map(|l| ItemView {
+            sku: l.sku.to_string(),
+            quantity: l.quantity.get(),
+        })
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -144,15 +150,20 @@ pub(crate) async fn load_tracked(
     key: &str,
 ) -> Result<Option<(Order, u64, OffsetDateTime, Vec<TimelineEntry>)>, ApiError> {
     // `column` is one of two fixed names chosen by our code, never input.
-    let sql = format!(
-        "select position, updated_at, state from order_tracking where {column} = $1"
-    );
-    let Some(row) = sqlx::query_as::<_, TrackingRow>(&sql).bind(key).fetch_optional(&app.pool).await?
+    let sql = format!("select position, updated_at, state from order_tracking where {column} = $1");
+    let Some(row) = sqlx::query_as::<_, TrackingRow>(&sql)
+        .bind(key)
+        .fetch_optional(&app.pool)
+        .await?
     else {
         return Ok(None);
     };
     let order: Order = serde_json::from_value(row.state).map_err(ApiError::internal)?;
-    let order_id = order.placed.as_ref().map(|p| p.order_id.to_string()).unwrap_or_default();
+    let order_id = order
+        .placed
+        .as_ref()
+        .map(|p| p.order_id.to_string())
+        .unwrap_or_default();
     let timeline = sqlx::query_as::<_, TimelineEntry>(
         "select version, event_type, recorded_at as at, summary from order_timeline
          where order_id = $1 order by version",
@@ -240,7 +251,10 @@ pub(crate) async fn order_events(
         .into_iter()
         .flat_map(|commit| {
             let position = commit.position;
-            commit.envelopes.into_iter().map(move |envelope| EventView { position, envelope })
+            commit
+                .envelopes
+                .into_iter()
+                .map(move |envelope| EventView { position, envelope })
         })
         .collect();
     Ok(Json(events))
@@ -293,7 +307,10 @@ pub struct CustomerOrderEntry {
     path = "/v1/customers/{id}/orders",
     tag = "orders",
     params(("id" = String, Path), Page),
-    responses((status = 200, body = CustomerOrders), (status = 400, body = super::super::error::Problem)),
+    responses(
+        (status = 200, body = CustomerOrders),
+        (status = 400, body = super::super::error::Problem)
+    ),
     security(("bearer" = []))
 )]
 pub(crate) async fn customer_orders(
@@ -312,7 +329,10 @@ pub(crate) async fn customer_orders(
     let after = page.cursor.as_deref().map(decode_cursor).transpose()?;
     app.wait_for(page.min_position).await?;
 
-    let (after_at, after_id) = after.unwrap_or((OffsetDateTime::now_utc() + time::Duration::days(36_500), String::new()));
+    let (after_at, after_id) = after.unwrap_or((
+        OffsetDateTime::now_utc() + time::Duration::days(36_500),
+        String::new(),
+    ));
     let mut orders = sqlx::query_as::<_, CustomerOrderEntry>(
         "select order_id, status, currency, total_minor, placed_at, updated_at
          from customer_order
@@ -328,11 +348,16 @@ pub(crate) async fn customer_orders(
     .await?;
     let next_cursor = if orders.len() as i64 > limit {
         orders.truncate(limit as usize);
-        orders.last().map(|last| encode_cursor(last.placed_at, &last.order_id))
+        orders
+            .last()
+            .map(|last| encode_cursor(last.placed_at, &last.order_id))
     } else {
         None
     };
-    Ok(Json(CustomerOrders { orders, next_cursor }))
+    Ok(Json(CustomerOrders {
+        orders,
+        next_cursor,
+    }))
 }
 
 /// Cursors are opaque to clients: hex of `<placed_at unix nanos>|<order_id>`.

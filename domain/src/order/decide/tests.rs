@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::address::RawAddress;
+use crate::order::evolve;
 use crate::{Address, ChannelId, Currency, CustomerId, FieldErrors, LocationId, OrderId};
 use crate::{Quantity, ReturnId, ShipmentId};
-use crate::order::evolve;
 use proptest::prelude::*;
 use time::macros::datetime;
 
@@ -35,11 +35,18 @@ fn address(city: &str) -> Address {
 }
 
 fn line(s: &str, quantity: i64, price: i64) -> PricedLine {
-    PricedLine { sku: sku(s), quantity: qty(quantity), unit_price_minor: price }
+    PricedLine {
+        sku: sku(s),
+        quantity: qty(quantity),
+        unit_price_minor: price,
+    }
 }
 
 fn item(s: &str, quantity: i64) -> ItemLine {
-    ItemLine { sku: sku(s), quantity: qty(quantity) }
+    ItemLine {
+        sku: sku(s),
+        quantity: qty(quantity),
+    }
 }
 
 fn place(lines: Vec<PricedLine>) -> OrderCommand {
@@ -55,9 +62,13 @@ fn place(lines: Vec<PricedLine>) -> OrderCommand {
 }
 
 fn placed() -> OrderEvent {
-    decide(&Order::default(), place(vec![line("A", 2, 500), line("B", 1, 250)]), NOW)
-        .unwrap()
-        .remove(0)
+    decide(
+        &Order::default(),
+        place(vec![line("A", 2, 500), line("B", 1, 250)]),
+        NOW,
+    )
+    .unwrap()
+    .remove(0)
 }
 
 fn ship(id: &str, items: Vec<ItemLine>) -> OrderCommand {
@@ -90,7 +101,9 @@ fn delivered(id: &str) -> OrderEvent {
 }
 
 fn cancel() -> OrderCommand {
-    OrderCommand::Cancel(CancelOrder { reason: "customer changed mind".into() })
+    OrderCommand::Cancel(CancelOrder {
+        reason: "customer changed mind".into(),
+    })
 }
 
 fn return_of(id: &str, items: Vec<ItemLine>) -> OrderCommand {
@@ -104,7 +117,9 @@ fn return_of(id: &str, items: Vec<ItemLine>) -> OrderCommand {
 #[test]
 fn placing_a_new_order_records_it_with_the_time_given() {
     let events = decide(&Order::default(), place(vec![line("A", 1, 100)]), NOW).unwrap();
-    let OrderEvent::OrderPlaced(placed) = &events[0] else { panic!("{events:?}") };
+    let OrderEvent::OrderPlaced(placed) = &events[0] else {
+        panic!("{events:?}")
+    };
     assert_eq!(placed.placed_at, NOW);
     assert_eq!(given(&events).status(), OrderStatus::Placed);
 }
@@ -112,42 +127,76 @@ fn placing_a_new_order_records_it_with_the_time_given() {
 #[test]
 fn placing_an_existing_order_is_rejected() {
     let result = decide(&given(&[placed()]), place(vec![line("A", 1, 1)]), NOW);
-    assert_eq!(result, Err(OrderError::AlreadyPlaced { status: OrderStatus::Placed }));
+    assert_eq!(
+        result,
+        Err(OrderError::AlreadyPlaced {
+            status: OrderStatus::Placed
+        })
+    );
 }
 
 #[test]
 fn an_order_without_lines_is_rejected() {
-    assert_eq!(decide(&Order::default(), place(vec![]), NOW), Err(OrderError::NoLines));
+    assert_eq!(
+        decide(&Order::default(), place(vec![]), NOW),
+        Err(OrderError::NoLines)
+    );
 }
 
 #[test]
 fn a_repeated_sku_is_rejected_with_its_index() {
-    let result = decide(&Order::default(), place(vec![line("A", 1, 1), line("A", 2, 1)]), NOW);
-    assert_eq!(result, Err(OrderError::DuplicateSku { sku: sku("A"), index: 1 }));
+    let result = decide(
+        &Order::default(),
+        place(vec![line("A", 1, 1), line("A", 2, 1)]),
+        NOW,
+    );
+    assert_eq!(
+        result,
+        Err(OrderError::DuplicateSku {
+            sku: sku("A"),
+            index: 1
+        })
+    );
 }
 
 #[test]
 fn an_absurd_total_is_rejected() {
-    let lines = (0..150).map(|i| line(&format!("S{i}"), 10_000, 100_000_000_000)).collect();
-    assert_eq!(decide(&Order::default(), place(lines), NOW), Err(OrderError::TotalTooLarge));
+    let lines = (0..150)
+        .map(|i| line(&format!("S{i}"), 10_000, 100_000_000_000))
+        .collect();
+    assert_eq!(
+        decide(&Order::default(), place(lines), NOW),
+        Err(OrderError::TotalTooLarge)
+    );
 }
 
 #[test]
 fn commands_on_an_unplaced_order_are_not_found() {
-    assert_eq!(decide(&Order::default(), cancel(), NOW), Err(OrderError::NotPlaced));
+    assert_eq!(
+        decide(&Order::default(), cancel(), NOW),
+        Err(OrderError::NotPlaced)
+    );
 }
 
 #[test]
 fn lines_can_change_until_the_order_is_picked() {
     let modify = || {
-        OrderCommand::Modify(ModifyOrder { lines: Some(vec![line("C", 3, 10)]), shipping_address: None })
+        OrderCommand::Modify(ModifyOrder {
+            lines: Some(vec![line("C", 3, 10)]),
+            shipping_address: None,
+        })
     };
     let events = decide(&given(&[placed()]), modify(), NOW).unwrap();
     assert!(matches!(events[..], [OrderEvent::OrderLinesChanged(_)]));
 
     let picked = OrderEvent::OrderPicked(OrderPicked { location_id: None });
     let result = decide(&given(&[placed(), picked]), modify(), NOW);
-    assert_eq!(result, Err(OrderError::NotModifiable { status: OrderStatus::Picked }));
+    assert_eq!(
+        result,
+        Err(OrderError::NotModifiable {
+            status: OrderStatus::Picked
+        })
+    );
 }
 
 #[test]
@@ -174,7 +223,9 @@ fn cancelling_a_shipped_order_is_rejected() {
     let order = given(&[placed(), shipped("S1", vec![item("A", 2), item("B", 1)])]);
     assert_eq!(
         decide(&order, cancel(), NOW),
-        Err(OrderError::NotCancellable { status: OrderStatus::Shipped })
+        Err(OrderError::NotCancellable {
+            status: OrderStatus::Shipped
+        })
     );
 }
 
@@ -182,7 +233,10 @@ fn cancelling_a_shipped_order_is_rejected() {
 fn cancelling_a_picked_order_is_allowed() {
     let picked = OrderEvent::OrderPicked(OrderPicked { location_id: None });
     let events = decide(&given(&[placed(), picked]), cancel(), NOW).unwrap();
-    assert_eq!(given(&[placed(), events[0].clone()]).status(), OrderStatus::Cancelled);
+    assert_eq!(
+        given(&[placed(), events[0].clone()]).status(),
+        OrderStatus::Cancelled
+    );
 }
 
 #[test]
@@ -192,7 +246,10 @@ fn an_order_can_ship_in_several_parcels() {
     assert_eq!(order.status(), OrderStatus::PartiallyShipped);
 
     let second = decide(&order, ship("S2", vec![item("A", 1), item("B", 1)]), NOW).unwrap();
-    assert_eq!(given(&[placed(), first, second[0].clone()]).status(), OrderStatus::Shipped);
+    assert_eq!(
+        given(&[placed(), first, second[0].clone()]).status(),
+        OrderStatus::Shipped
+    );
 }
 
 #[test]
@@ -201,14 +258,24 @@ fn shipping_more_than_remains_is_rejected() {
     let result = decide(&order, ship("S2", vec![item("A", 2)]), NOW);
     assert_eq!(
         result,
-        Err(OrderError::ShipsMoreThanOrdered { sku: sku("A"), index: 0, remaining: 1 })
+        Err(OrderError::ShipsMoreThanOrdered {
+            sku: sku("A"),
+            index: 0,
+            remaining: 1
+        })
     );
 }
 
 #[test]
 fn shipping_an_unknown_sku_is_rejected() {
     let result = decide(&given(&[placed()]), ship("S1", vec![item("Z", 1)]), NOW);
-    assert_eq!(result, Err(OrderError::UnknownSku { sku: sku("Z"), index: 0 }));
+    assert_eq!(
+        result,
+        Err(OrderError::UnknownSku {
+            sku: sku("Z"),
+            index: 0
+        })
+    );
 }
 
 #[test]
@@ -220,9 +287,16 @@ fn a_shipment_id_is_used_once() {
 
 #[test]
 fn delivering_a_shipment_twice_is_rejected() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 2), item("B", 1)]), delivered("S1")]);
+    let order = given(&[
+        placed(),
+        shipped("S1", vec![item("A", 2), item("B", 1)]),
+        delivered("S1"),
+    ]);
     assert_eq!(order.status(), OrderStatus::Delivered);
-    assert!(matches!(decide(&order, deliver("S1"), NOW), Err(OrderError::AlreadyDelivered { .. })));
+    assert!(matches!(
+        decide(&order, deliver("S1"), NOW),
+        Err(OrderError::AlreadyDelivered { .. })
+    ));
 }
 
 #[test]
@@ -232,7 +306,10 @@ fn a_delivery_in_the_future_is_rejected() {
         shipment_id: ShipmentId::parse("S1").unwrap(),
         delivered_at: NOW + time::Duration::hours(1),
     });
-    assert_eq!(decide(&order, late, NOW), Err(OrderError::DeliveredInFuture));
+    assert_eq!(
+        decide(&order, late, NOW),
+        Err(OrderError::DeliveredInFuture)
+    );
 }
 
 #[test]
@@ -241,14 +318,22 @@ fn returns_are_limited_to_delivered_items() {
         placed(),
         shipped("S1", vec![item("A", 2)]),
         delivered("S1"),
-        decide(&given(&[placed(), shipped("S1", vec![item("A", 2)])]), ship("S2", vec![item("B", 1)]), NOW)
-            .unwrap()
-            .remove(0),
+        decide(
+            &given(&[placed(), shipped("S1", vec![item("A", 2)])]),
+            ship("S2", vec![item("B", 1)]),
+            NOW,
+        )
+        .unwrap()
+        .remove(0),
     ]);
     let result = decide(&order, return_of("R1", vec![item("B", 1)]), NOW);
     assert_eq!(
         result,
-        Err(OrderError::ReturnsMoreThanDelivered { sku: sku("B"), index: 0, returnable: 0 })
+        Err(OrderError::ReturnsMoreThanDelivered {
+            sku: sku("B"),
+            index: 0,
+            returnable: 0
+        })
     );
     let events = decide(&order, return_of("R1", vec![item("A", 1)]), NOW).unwrap();
     let after = evolve(order, &events[0]);
@@ -257,8 +342,17 @@ fn returns_are_limited_to_delivered_items() {
 
 #[test]
 fn returning_everything_marks_the_order_returned() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 2), item("B", 1)]), delivered("S1")]);
-    let events = decide(&order, return_of("R1", vec![item("A", 2), item("B", 1)]), NOW).unwrap();
+    let order = given(&[
+        placed(),
+        shipped("S1", vec![item("A", 2), item("B", 1)]),
+        delivered("S1"),
+    ]);
+    let events = decide(
+        &order,
+        return_of("R1", vec![item("A", 2), item("B", 1)]),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(evolve(order, &events[0]).status(), OrderStatus::Returned);
 }
 
@@ -333,7 +427,9 @@ proptest! {
     }
 
     #[test]
-    fn quantities_and_totals_stay_consistent(commands in prop::collection::vec(arb_command(), 0..40)) {
+    fn quantities_and_totals_stay_consistent(
+        commands in prop::collection::vec(arb_command(), 0..40)
+    ) {
         let (order, _, _) = run_live(commands);
         if let Some(placed) = &order.placed {
             let by_lines: i64 = placed

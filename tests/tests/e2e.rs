@@ -1,0 +1,10 @@
+#![allow(clippy::unwrap_used)] // tests state their expectations by panicking
+//! End-to-end tests against real NATS and PostgreSQL, one binary so the
+//! workspace links once.
+
+mod e2e {
+    mod bad_input;
+    mod kill;
+    mod orders;
+    mod projector;
+}
