@@ -7,6 +7,8 @@ source deploy/services.sh
 
 ensure_rust_components
 ensure_services
+export ORDO_TEST_NATS_URL="nats://127.0.0.1:$NATS_PORT"
+export ORDO_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
