@@ -9,7 +9,7 @@ use crate::config::{Config, ServeConfig};
 use crate::http::{self, AppState};
 use anyhow::{bail, Context as _};
 use futures::FutureExt;
-use ordo_ledger::{Ledger, LedgerConfig};
+use ordo_ledger::{Ledger, LedgerConfig, MasterKey};
 use ordo_projections::{OrderViews, Projector, ProjectorConfig, MIGRATOR};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -25,7 +25,7 @@ pub struct Services {
 
 /// Connects to PostgreSQL (creating the database if missing) and NATS, and
 /// creates or verifies the stream.
-pub async fn connect(config: &Config) -> anyhow::Result<Services> {
+pub async fn connect(config: &Config, master_key: Option<MasterKey>) -> anyhow::Result<Services> {
     let pool = connect_database(&config.database_url).await?;
     let client = async_nats::ConnectOptions::new()
         .name("ordo")
@@ -34,6 +34,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
         .with_context(|| format!("connect to NATS at {}", config.nats_url))?;
     let mut ledger_config = LedgerConfig::new(config.namespace.clone());
     ledger_config.replicas = config.stream_replicas;
+    ledger_config.master_key = master_key;
     let ledger = Ledger::open(client, ledger_config)
         .await
         .with_context(|| format!("open stream {}", config.namespace.stream_name()))?;
@@ -136,16 +137,35 @@ pub fn resolve_tokens(config: &ServeConfig) -> anyhow::Result<Tokens> {
     }
 }
 
+/// The master key: from its file, or with `--dev` the well-known development
+/// key. Anything else refuses to start, because personal data would have no
+/// protection.
+pub fn resolve_master_key(config: &ServeConfig) -> anyhow::Result<MasterKey> {
+    match (&config.master_key_file, config.dev) {
+        (Some(path), _) => MasterKey::load(path).context("load the master key"),
+        (None, true) => {
+            tracing::warn!("using the development master key: personal data is not protected");
+            Ok(MasterKey::development())
+        }
+        (None, false) => bail!(
+            "no master key: set ORDO_MASTER_KEY_FILE to a file holding 32 random bytes as \
+             64 hex characters (e.g. `openssl rand -hex 32`), or pass --dev"
+        ),
+    }
+}
+
 /// `ordo serve`: the API and the projectors in one process, until
 /// `shutdown` resolves. Then it stops taking requests, lets in-flight ones
 /// finish, and lets the projector commit its current batch.
 pub async fn serve(
     config: &ServeConfig,
     tokens: Tokens,
+    master_key: MasterKey,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let services = connect(&config.common).await?;
+    let digest_secret = master_key.digest_secret();
+    let services = connect(&config.common, Some(master_key)).await?;
     migrate(&services.pool).await?;
 
     let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -157,7 +177,7 @@ pub async fn serve(
     );
     let projector = tokio::spawn(projector.run(projector_stopped.map(|_| ())));
 
-    let state = AppState::new(services.ledger, services.pool, tokens);
+    let state = AppState::new(services.ledger, services.pool, tokens, digest_secret);
     let address = listener.local_addr().context("read listen address")?;
     tracing::info!(%address, "listening");
     if config.demo {

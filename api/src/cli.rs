@@ -40,13 +40,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             let tokens = app::resolve_tokens(&config)?;
+            let master_key = app::resolve_master_key(&config)?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("listen on {}", config.listen))?;
-            app::serve(&config, tokens, listener, app::shutdown_signal()).await
+            app::serve(
+                &config,
+                tokens,
+                master_key,
+                listener,
+                app::shutdown_signal(),
+            )
+            .await
         }
         Command::Migrate(config) => {
-            let services = app::connect(&config).await?;
+            let services = app::connect(&config, None).await?;
             app::migrate(&services.pool).await
         }
     }

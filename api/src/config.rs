@@ -39,7 +39,12 @@ pub struct ServeConfig {
     /// File of `<role> <token>` lines; required unless `--dev`.
     #[arg(long, env = "ORDO_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
-    /// Development mode: well-known tokens when no tokens file is given.
+    /// File holding the master key (64 hex characters) that wraps the
+    /// customers' data keys; required unless `--dev`.
+    #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Development mode: well-known tokens and master key when no files
+    /// are given.
     #[arg(long)]
     pub dev: bool,
     /// Place a few demo orders after start (idempotent across restarts).

@@ -80,6 +80,7 @@ async fn place(orders: &Repository<Order>, order_id: &OrderId, n: u32) -> anyhow
         country: "DE".into(),
         latitude: Some(52.53),
         longitude: Some(13.38),
+        email: Some("demo@example.com".into()),
         ..RawAddress::default()
     };
     let address = Address::parse(raw, "", &mut errors).context("demo address")?;

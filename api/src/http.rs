@@ -3,6 +3,7 @@
 //! Each resource module exposes a `router()`; this module merges them and adds
 //! tracing, request ids, and the logging of 5xx causes.
 
+pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -18,7 +19,7 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use ordo_domain::Order;
+use ordo_domain::{Customer, Order};
 use ordo_ledger::{Ledger, Repository};
 use sqlx::PgPool;
 use std::ops::Deref;
@@ -39,16 +40,23 @@ pub struct AppInner {
     pub orders: Repository<Order>,
     pub pool: PgPool,
     pub tokens: Tokens,
+    pub customers: Repository<Customer>,
+    /// Keys request digests, so a stored digest reveals nothing about the
+    /// (personal) content of a request.
+    pub digest_secret: [u8; 32],
 }
 
 impl AppState {
-    pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens) -> Self {
+    pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens, digest_secret: [u8; 32]) -> Self {
         let orders = Repository::new(ledger.clone());
+        let customers = Repository::new(ledger.clone());
         Self(Arc::new(AppInner {
             ledger,
             orders,
             pool,
             tokens,
+            customers,
+            digest_secret,
         }))
     }
 
@@ -86,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(orders::router())
+        .merge(customers::router())
         .merge(tracking::router())
         .merge(health::router())
         .merge(openapi::router())

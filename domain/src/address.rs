@@ -17,9 +17,11 @@ pub struct RawAddress {
     pub country: String,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
-/// A validated shipping address.
+/// A validated shipping address, with the contact the carrier may use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Address {
     pub name: String,
@@ -32,6 +34,10 @@ pub struct Address {
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinates: Option<Coordinates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// A point on earth in decimal degrees (WGS 84), used for routing distance.
@@ -69,6 +75,14 @@ impl Address {
             );
         }
         let coordinates = coordinates(raw.latitude, raw.longitude, base, errors);
+        let email = raw
+            .email
+            .as_deref()
+            .map(|e| email(e, &format!("{base}/email"), errors));
+        let phone = raw
+            .phone
+            .as_deref()
+            .map(|p| phone(p, &format!("{base}/phone"), errors));
         if errors.iter().count() != before.iter().count() {
             return None;
         }
@@ -80,6 +94,8 @@ impl Address {
             city,
             country,
             coordinates,
+            email,
+            phone,
         })
     }
 }
@@ -93,6 +109,38 @@ fn text(raw: &str, min: usize, max: usize, path: &str, errors: &mut FieldErrors)
         errors.push(path, format!("must be at most {max} characters, got {len}"));
     } else if trimmed.chars().any(char::is_control) {
         errors.push(path, "must not contain control characters");
+    }
+    trimmed.to_owned()
+}
+
+/// A plausible e-mail address: one `@` with text on both sides and a dot in
+/// the domain. Deliverability is the channel's business, not ours.
+fn email(raw: &str, path: &str, errors: &mut FieldErrors) -> String {
+    let trimmed = raw.trim();
+    let plausible = trimmed.len() <= 254
+        && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+        && trimmed.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if !plausible {
+        errors.push(path, "must be an e-mail address such as ada@example.com");
+    }
+    trimmed.to_owned()
+}
+
+/// Digits with an optional leading `+` and spaces, dashes or parentheses.
+fn phone(raw: &str, path: &str, errors: &mut FieldErrors) -> String {
+    let trimmed = raw.trim();
+    let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+    let allowed = trimmed
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " -()".contains(c) || (i == 0 && c == '+'));
+    if !(allowed && (5..=20).contains(&digits)) {
+        errors.push(
+            path,
+            "must be a phone number of 5 to 20 digits, such as +49 30 1234567",
+        );
     }
     trimmed.to_owned()
 }
@@ -148,6 +196,8 @@ mod tests {
             country: "GB".into(),
             latitude: Some(51.507),
             longitude: Some(-0.134),
+            email: Some("ada@example.org".into()),
+            phone: Some("+44 20 7946 0000".into()),
         }
     }
 

@@ -9,18 +9,23 @@
 //! - [`money`]: ISO 4217 currencies and amounts in integer minor units.
 //! - [`quantity`]: positive item counts with a sane upper bound.
 //! - [`address`]: the shipping address and its validation.
+//! - [`personal`]: the marker for personal data, which can be erased.
+//! - [`customer`]: the customer aggregate (erasure records).
 //! - [`order`]: the order aggregate, its commands, events, `decide` and
 //!   `evolve`.
 //! - [`field`]: the field-level validation errors shared by all parsers.
 
 pub mod address;
+pub mod customer;
 pub mod field;
 pub mod id;
 pub mod money;
 pub mod order;
+pub mod personal;
 pub mod quantity;
 
 pub use address::Address;
+pub use customer::{Customer, CustomerEvent};
 pub use field::{FieldError, FieldErrors};
 pub use id::{
     ChannelId, CustomerId, Identifier, IdentifierError, LocationId, OrderId, ReturnId, ShipmentId,
@@ -28,6 +33,7 @@ pub use id::{
 };
 pub use money::{Currency, MinorUnits};
 pub use order::{decide, evolve, Order, OrderCommand, OrderError, OrderEvent, OrderStatus};
+pub use personal::Personal;
 pub use quantity::Quantity;
 
 /// A point in domain time. It always comes from outside the domain.

@@ -20,7 +20,7 @@ pub use event::{
     ReturnReceived, ShipmentDelivered, ShipmentDispatched, ShippingAddressChanged,
 };
 
-use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId};
+use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::{ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -111,7 +111,7 @@ pub struct PlacedOrder {
     pub channel: ChannelId,
     pub currency: Currency,
     pub lines: Vec<OrderLine>,
-    pub shipping_address: Address,
+    pub shipping_address: Personal<Address>,
     pub tracking_token: String,
     pub placed_at: Timestamp,
     pub is_picked: bool,

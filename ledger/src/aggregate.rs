@@ -9,6 +9,7 @@
 
 use crate::commit::CommitPayload;
 use crate::envelope::{Actor, Envelope, GENESIS_HASH};
+use crate::personal::{contains_personal, SealingKey};
 use crate::{Ledger, LedgerError, StoredCommit};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -39,6 +40,13 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     fn version(&self) -> u64;
     fn schema_version(event: &Self::Event) -> u32;
     fn receipt(&self) -> Self::Receipt;
+
+    /// Whose personal data the events carry: the id whose data key seals
+    /// their `$personal` values (the customer, for orders).
+    fn data_subject(&self, events: &[Self::Event]) -> Option<String> {
+        let _ = events;
+        None
+    }
 
     /// Lifts stored event data of an older schema version to the current
     /// shape. Events are never rewritten on disk; they are upcast on read.
@@ -216,7 +224,8 @@ impl<A: Aggregate> Repository<A> {
         let cached = self.cached(&subject);
         let mut loaded: Option<Loaded<A>> = None;
         let mut from = cached.as_ref().map_or(1, |c| c.last_position + 1);
-        while let Some(commit) = self.ledger.next_commit(&subject, from).await? {
+        while let Some(mut commit) = self.ledger.next_commit(&subject, from).await? {
+            self.ledger.unseal(&mut commit).await?;
             let current =
                 loaded.get_or_insert_with(|| cached.as_deref().cloned().unwrap_or_default());
             current.apply_commit(&commit)?;
@@ -289,8 +298,10 @@ impl<A: Aggregate> Repository<A> {
                 });
             }
 
-            let (envelopes, next) = build_commit::<A>(id, &loaded, &events, context)?;
-            let payload = serde_json::to_vec(&CommitPayload { events: &envelopes })
+            let sealing = self.sealing_key(&loaded.state, &events).await?;
+            let (envelopes, stored) =
+                build_commit::<A>(id, &loaded, &events, context, sealing.as_ref())?;
+            let payload = serde_json::to_vec(&CommitPayload { events: &stored })
                 .map_err(|e| serialize_error(&subject, e))?;
             let msg_id = message_id(&subject, context, &envelopes);
             match self
@@ -309,7 +320,7 @@ impl<A: Aggregate> Repository<A> {
                         subject: subject.clone(),
                         envelopes,
                     };
-                    let mut next = next;
+                    let mut next = (*loaded).clone();
                     next.apply_commit(&commit)?;
                     let state = next.state.clone();
                     self.remember(subject, next);
@@ -331,6 +342,32 @@ impl<A: Aggregate> Repository<A> {
     }
 }
 
+impl<A: Aggregate> Repository<A> {
+    /// The data subject's key, when the events carry personal data.
+    async fn sealing_key(
+        &self,
+        state: &A,
+        events: &[A::Event],
+    ) -> Result<Option<SealingKey>, LedgerError> {
+        let has_personal = events
+            .iter()
+            .any(|e| serde_json::to_value(e).is_ok_and(|v| contains_personal(&v)));
+        if !has_personal {
+            return Ok(None);
+        }
+        let subject = state
+            .data_subject(events)
+            .ok_or_else(|| LedgerError::Misconfigured {
+                stream: self.ledger.namespace().stream_name(),
+                reason: format!(
+                    "{} events carry personal data but name no data subject",
+                    A::KIND
+                ),
+            })?;
+        Ok(Some(self.ledger.keys()?.seal_key(&subject).await?))
+    }
+}
+
 /// The first answer, when this request's idempotency key is in the history.
 fn replayed_answer<A: Aggregate, E>(
     loaded: &Loaded<A>,
@@ -346,24 +383,33 @@ fn replayed_answer<A: Aggregate, E>(
     }
 }
 
-/// Builds the sealed envelopes of one commit, and the loaded state they
-/// extend (without the commit applied yet).
+/// Builds the envelopes of one commit, twice: as the aggregate reads them
+/// (personal values open) and as they are stored (personal values sealed,
+/// hashes computed over the sealed form).
 fn build_commit<A: Aggregate>(
     id: &str,
     loaded: &Loaded<A>,
     events: &[A::Event],
     context: &CommandContext,
-) -> Result<(Vec<Envelope>, Loaded<A>), LedgerError> {
+    sealing: Option<&SealingKey>,
+) -> Result<(Vec<Envelope>, Vec<Envelope>), LedgerError> {
     let subject = format!("{}.{id}", A::KIND);
     let recorded_at = OffsetDateTime::now_utc();
     let mut prev_hash = loaded.last_hash.clone();
     let mut envelopes = Vec::with_capacity(events.len());
+    let mut stored = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let tagged = serde_json::to_value(event).map_err(|e| serialize_error(&subject, e))?;
         let (event_type, data) = split_tagged(tagged)
             .ok_or_else(|| serialize_error(&subject, "event is not {type, data}"))?;
-        let envelope = Envelope {
-            event_id: Uuid::now_v7(),
+        let event_id = Uuid::now_v7();
+        let mut sealed_data = data.clone();
+        if let Some(key) = sealing {
+            key.seal(&mut sealed_data, &event_id.to_string())
+                .map_err(|reason| serialize_error(&subject, reason))?;
+        }
+        let sealed = Envelope {
+            event_id,
             event_type,
             schema_version: A::schema_version(event),
             aggregate_type: A::KIND.to_owned(),
@@ -378,14 +424,18 @@ fn build_commit<A: Aggregate>(
             request_digest: context.request_digest.clone(),
             prev_hash: prev_hash.clone(),
             hash: String::new(),
-            data,
+            data: sealed_data,
         }
         .seal()
         .map_err(|e| serialize_error(&subject, e))?;
-        prev_hash = envelope.hash.clone();
-        envelopes.push(envelope);
+        prev_hash = sealed.hash.clone();
+        envelopes.push(Envelope {
+            data,
+            ..sealed.clone()
+        });
+        stored.push(sealed);
     }
-    Ok((envelopes, loaded.clone()))
+    Ok((envelopes, stored))
 }
 
 fn split_tagged(value: Value) -> Option<(String, Value)> {

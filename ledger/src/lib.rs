@@ -11,6 +11,8 @@
 //! - [`commit`]: one JetStream message, holding the events of one decision.
 //! - [`stream`]: the [`Ledger`] handle: stream setup, append, read from a
 //!   position, and what an acknowledgement means on the server found.
+//! - [`personal`]: crypto-shredding: per-customer data keys in a KV bucket,
+//!   and the sealing of personal values in events.
 //! - [`aggregate`]: loading an aggregate and running a command against it with
 //!   optimistic concurrency, idempotency and a bounded retry.
 //! - [`error`]: what can go wrong, as [`LedgerError`].
@@ -19,12 +21,13 @@
 //! `docs/ledger-format.md`.
 
 pub mod aggregate;
+mod bindings;
 pub mod commit;
 pub mod envelope;
 pub mod error;
 pub mod namespace;
-mod order;
-pub use order::OrderReceipt;
+pub mod personal;
+pub use bindings::OrderReceipt;
 pub mod stream;
 
 pub use aggregate::{
@@ -35,4 +38,5 @@ pub use commit::StoredCommit;
 pub use envelope::{Actor, ActorKind, Envelope};
 pub use error::LedgerError;
 pub use namespace::Namespace;
+pub use personal::{KeyStatus, MasterKey};
 pub use stream::{Durability, Ledger, LedgerConfig};

@@ -1,6 +1,7 @@
 //! The [`Ledger`] handle on the namespace's JetStream stream.
 
 use crate::commit::StoredCommit;
+use crate::personal::{KeyRing, MasterKey};
 use crate::{LedgerError, Namespace};
 use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
 use async_nats::HeaderMap;
@@ -25,6 +26,9 @@ pub struct LedgerConfig {
     /// How long JetStream itself remembers message ids; the aggregate's own
     /// history covers retries after that.
     pub duplicate_window: Duration,
+    /// Wraps the customers' data keys. Without it, personal data can be
+    /// neither written nor read.
+    pub master_key: Option<MasterKey>,
 }
 
 impl LedgerConfig {
@@ -33,6 +37,7 @@ impl LedgerConfig {
             namespace,
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            master_key: None,
         }
     }
 }
@@ -61,6 +66,7 @@ struct Inner {
     js: jetstream::Context,
     stream: stream::Stream<()>,
     namespace: Namespace,
+    keys: Option<Arc<KeyRing>>,
 }
 
 impl Ledger {
@@ -98,12 +104,21 @@ impl Ledger {
             last_seq = info.state.last_sequence,
             "stream verified"
         );
+        let keys = match &config.master_key {
+            Some(master) => {
+                let bucket = format!("{name}_KEYS");
+                Some(KeyRing::open(&js, bucket, config.replicas, master).await?)
+            }
+            None => None,
+        };
+        let namespace = config.namespace;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 js,
                 stream,
-                namespace: config.namespace,
+                namespace,
+                keys,
             }),
         })
     }
@@ -114,6 +129,38 @@ impl Ledger {
 
     pub fn client(&self) -> &async_nats::Client {
         &self.inner.client
+    }
+
+    /// The customers' data keys; an error when no master key is configured.
+    pub fn keys(&self) -> Result<&KeyRing, LedgerError> {
+        self.inner
+            .keys
+            .as_deref()
+            .ok_or_else(|| LedgerError::Misconfigured {
+                stream: self.inner.namespace.stream_name(),
+                reason: "personal data needs a master key (ORDO_MASTER_KEY_FILE)".to_owned(),
+            })
+    }
+
+    /// Opens the sealed personal values of a commit that was read: each
+    /// becomes `{"$personal": v}`, or `{"$erased": true}` once its key is
+    /// destroyed. The envelope hashes stay those of the stored (sealed) form.
+    pub async fn unseal(&self, commit: &mut StoredCommit) -> Result<(), LedgerError> {
+        for envelope in &mut commit.envelopes {
+            if !crate::personal::contains_sealed(&envelope.data) {
+                continue;
+            }
+            let aad = envelope.event_id.to_string();
+            self.keys()?
+                .unseal(&mut envelope.data, &aad)
+                .await
+                .map_err(|reason| LedgerError::Corrupt {
+                    subject: commit.subject.clone(),
+                    stream_seq: commit.position,
+                    reason,
+                })?;
+        }
+        Ok(())
     }
 
     /// Reports what an acknowledgement means here: server version, storage
@@ -268,6 +315,14 @@ impl Ledger {
     /// namespace; never called on a production namespace.
     pub async fn delete_stream(&self) -> Result<(), LedgerError> {
         let name = self.inner.namespace.stream_name();
+        if self.inner.keys.is_some() {
+            let bucket = format!("{name}_KEYS");
+            self.inner
+                .js
+                .delete_key_value(&bucket)
+                .await
+                .map_err(|e| LedgerError::unavailable(format!("delete key bucket {bucket}"), e))?;
+        }
         self.inner
             .js
             .delete_stream(&name)

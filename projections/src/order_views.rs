@@ -9,7 +9,7 @@
 mod summary;
 
 use crate::{Projection, ProjectionError};
-use ordo_domain::{evolve, Order, OrderEvent};
+use ordo_domain::{evolve, Customer, CustomerEvent, Order, OrderEvent};
 use ordo_ledger::{decode_event, Envelope, StoredCommit};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -81,16 +81,64 @@ async fn apply_batch(
     tx: &mut PgConnection,
     commits: &[StoredCommit],
 ) -> Result<(), ProjectionError> {
-    let orders: Vec<&StoredCommit> = commits
-        .iter()
-        .filter(|c| c.aggregate_type() == Some("order"))
-        .collect();
+    // A batch is applied in runs: an erasure must redact exactly the orders
+    // projected before it, so orders and erasures keep their stream order.
+    let mut run: Vec<&StoredCommit> = Vec::new();
+    for commit in commits {
+        match commit.aggregate_type() {
+            Some("order") => run.push(commit),
+            Some("customer") => {
+                apply_orders(tx, &run).await?;
+                run.clear();
+                apply_customer(tx, commit).await?;
+            }
+            _ => {}
+        }
+    }
+    apply_orders(tx, &run).await
+}
+
+/// Redacts the personal data of an erased customer from every order view.
+/// A rebuild reaches the same rows another way: the key is gone, so the
+/// events themselves read as erased.
+async fn apply_customer(
+    tx: &mut PgConnection,
+    commit: &StoredCommit,
+) -> Result<(), ProjectionError> {
+    for envelope in &commit.envelopes {
+        let event: CustomerEvent =
+            decode_event::<Customer>(envelope).map_err(|reason| ProjectionError::Unapplicable {
+                position: commit.position,
+                reason,
+            })?;
+        let CustomerEvent::CustomerErased { customer_id, .. } = event;
+        sqlx::query(
+            "update order_tracking
+             set state = jsonb_set(state, '{placed,shipping_address}', '{\"$erased\": true}')
+             where customer_id = $1",
+        )
+        .bind(customer_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(ProjectionError::database("redact order_tracking"))?;
+        tracing::info!(
+            stream_seq = commit.position,
+            "customer erased from the order views"
+        );
+    }
+    Ok(())
+}
+
+async fn apply_orders(
+    tx: &mut PgConnection,
+    orders: &[&StoredCommit],
+) -> Result<(), ProjectionError> {
     if orders.is_empty() {
         return Ok(());
     }
-    let mut tracked = load_current(tx, &orders).await?;
+    let mut tracked = load_current(tx, orders).await?;
     let mut timeline = TimelineRows::default();
-    for commit in &orders {
+    for commit in orders {
         for envelope in &commit.envelopes {
             fold(&mut tracked, &mut timeline, envelope, commit.position)?;
         }

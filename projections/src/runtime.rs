@@ -143,6 +143,9 @@ impl<P: Projection> Projector<P> {
                     Ok(None) | Err(_) => break,
                 }
             }
+            for commit in &mut batch {
+                self.ledger.unseal(commit).await?;
+            }
             self.apply(&stream, batch).await?;
         }
     }

@@ -12,7 +12,7 @@
 use anyhow::Context as _;
 use ordo_api::auth::{Role, Tokens};
 use ordo_api::config::{Config, ServeConfig};
-use ordo_ledger::{Ledger, LedgerConfig, Namespace};
+use ordo_ledger::{Ledger, LedgerConfig, MasterKey, Namespace};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::future::Future;
@@ -55,6 +55,7 @@ pub fn unique_names() -> (Namespace, String) {
 
 /// A test's own namespace and database, removed on drop.
 pub struct Sandbox {
+    pub master_key: MasterKey,
     pub namespace: Namespace,
     pub database: String,
     pub ledger: Ledger,
@@ -74,8 +75,12 @@ impl Sandbox {
         let client = async_nats::connect(nats_url())
             .await
             .context("connect to NATS")?;
-        let ledger = Ledger::open(client, LedgerConfig::new(namespace.clone())).await?;
+        let master_key = MasterKey::random();
+        let mut config = LedgerConfig::new(namespace.clone());
+        config.master_key = Some(master_key.clone());
+        let ledger = Ledger::open(client, config).await?;
         Ok(Self {
+            master_key,
             namespace,
             database,
             ledger,
@@ -165,12 +170,14 @@ impl TestApp {
             },
             listen: address,
             tokens_file: None,
+            master_key_file: None,
             dev: false,
             demo: false,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
+        let master_key = sandbox.master_key.clone();
         let server = tokio::spawn(async move {
-            ordo_api::app::serve(&config, test_tokens(), listener, async {
+            ordo_api::app::serve(&config, test_tokens(), master_key, listener, async {
                 let _ = stopped.await;
             })
             .await

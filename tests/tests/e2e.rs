@@ -6,5 +6,6 @@ mod e2e {
     mod bad_input;
     mod kill;
     mod orders;
+    mod personal;
     mod projector;
 }

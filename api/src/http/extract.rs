@@ -58,7 +58,7 @@ pub struct JsonBody<T> {
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, _state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -79,10 +79,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             })?;
         let json: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-        let digest = request_digest(&method, &path, &json);
+        let digest = request_digest(&state.digest_secret, &method, &path, &json);
         let value = serde_path_to_error::deserialize(json).map_err(|error| {
             let mut path = json_pointer(error.path());
-            let message = error.into_inner().to_string();
+            let message = without_values(&error.into_inner().to_string());
             // serde names a missing field in its message and points at the
             // object that lacks it; we point at the field itself.
             if let Some(field) = missing_field(&message) {
@@ -94,15 +94,37 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// Drops the quoted value from serde's messages (`invalid type: string
+/// "Ada", expected i64`): a misplaced value may be personal data, and error
+/// answers end up in logs.
+fn without_values(message: &str) -> String {
+    let Some(start) = message.find(" \"") else {
+        return message.to_owned();
+    };
+    let Some(end) = message[start + 2..].find('"') else {
+        return message.to_owned();
+    };
+    format!("{}{}", &message[..start], &message[start + 2 + end + 1..])
+}
+
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
-fn request_digest(method: &Method, path: &str, body: &serde_json::Value) -> String {
+/// A keyed digest (the secret first, then the request), so that the digest
+/// stored in the ledger cannot be used to guess a request's personal data.
+fn request_digest(
+    secret: &[u8; 32],
+    method: &Method,
+    path: &str,
+    body: &serde_json::Value,
+) -> String {
     let mut canonical = String::new();
     write_canonical(body, &mut canonical);
-    let digest = Sha256::digest(format!("{method} {path}\n{canonical}").as_bytes());
-    hex::encode(digest)
+    let mut hasher = Sha256::new();
+    hasher.update(secret);
+    hasher.update(format!("{method} {path}\n{canonical}").as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 /// Turns serde's path (`lines[0].quantity`) into a JSON pointer
@@ -206,6 +228,19 @@ pub struct Consistency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_are_dropped_from_messages() {
+        let message = "invalid type: string \"Ada Lovelace\", expected i64";
+        assert_eq!(
+            without_values(message),
+            "invalid type: string, expected i64"
+        );
+        assert_eq!(
+            without_values("missing field `lines`"),
+            "missing field `lines`"
+        );
+    }
 
     #[test]
     fn serde_paths_become_json_pointers() {

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         super::orders::views::order_events,
         super::orders::views::customer_orders,
         super::tracking::track,
+        super::customers::erase_customer,
         super::health::healthz,
         super::health::readyz,
     ),

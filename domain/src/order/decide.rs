@@ -5,7 +5,7 @@ use super::command::*;
 use super::event::*;
 use super::{Order, OrderError, OrderStatus, PlacedOrder};
 use crate::money::MAX_ORDER_TOTAL;
-use crate::{Sku, Timestamp};
+use crate::{Personal, Sku, Timestamp};
 use std::collections::HashSet;
 use time::Duration;
 
@@ -50,7 +50,7 @@ fn place_order(place: PlaceOrder, now: Timestamp) -> Result<Vec<OrderEvent>, Ord
         channel: place.channel,
         currency: place.currency,
         lines: place.lines,
-        shipping_address: place.shipping_address,
+        shipping_address: Personal::Known(place.shipping_address),
         tracking_token: place.tracking_token,
         placed_at: now,
     })])
@@ -111,9 +111,9 @@ fn modify_order(order: &PlacedOrder, modify: ModifyOrder) -> Result<Vec<OrderEve
         }
     }
     if let Some(address) = modify.shipping_address {
-        if address != order.shipping_address {
+        if order.shipping_address.known() != Some(&address) {
             events.push(OrderEvent::ShippingAddressChanged(ShippingAddressChanged {
-                shipping_address: address,
+                shipping_address: Personal::Known(address),
             }));
         }
     }

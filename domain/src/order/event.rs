@@ -5,7 +5,7 @@
 //! stored event re-validates ids and quantities; limits may therefore only be
 //! widened, never narrowed, or old events would stop loading.
 
-use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId};
+use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::{Quantity, ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,8 @@ pub struct OrderPlaced {
     pub channel: ChannelId,
     pub currency: Currency,
     pub lines: Vec<PricedLine>,
-    pub shipping_address: Address,
+    /// Personal data: stored encrypted with the customer's key.
+    pub shipping_address: Personal<Address>,
     /// The customer's unguessable key to the tracking page.
     pub tracking_token: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -46,7 +47,8 @@ pub struct OrderLinesChanged {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShippingAddressChanged {
-    pub shipping_address: Address,
+    /// Personal data: stored encrypted with the customer's key.
+    pub shipping_address: Personal<Address>,
 }
 
 /// The goods were picked; from now on lines and address are fixed.

@@ -49,6 +49,9 @@ pub struct AddressRequest {
     pub country: String,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// For the carrier's notifications.
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// `PATCH /v1/orders/{id}`: replaces the given parts.
@@ -307,5 +310,7 @@ fn raw_address(request: AddressRequest) -> RawAddress {
         country: request.country,
         latitude: request.latitude,
         longitude: request.longitude,
+        email: request.email,
+        phone: request.phone,
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use ordo_domain::order::{OrderLine, ReturnRecord, Shipment};
-use ordo_domain::{CustomerId, Order};
+use ordo_domain::{Address, CustomerId, Order, Personal};
 use ordo_ledger::Envelope;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -136,6 +136,21 @@ pub(crate) fn items(lines: &[ordo_domain::order::ItemLine]) -> Vec<ItemView> {
         .collect()
 }
 
+/// The address as staff see it: every field `"[erased]"` once the customer
+/// was erased.
+fn address_view(address: &Personal<Address>) -> Result<serde_json::Value, ApiError> {
+    match address {
+        Personal::Known(address) => serde_json::to_value(address).map_err(ApiError::internal),
+        Personal::Erased => Ok(serde_json::json!({
+            "name": ERASED, "line1": ERASED, "line2": ERASED, "postal_code": ERASED,
+            "city": ERASED, "country": ERASED, "email": ERASED, "phone": ERASED,
+        })),
+    }
+}
+
+/// What erased personal fields read as.
+pub const ERASED: &str = "[erased]";
+
 #[derive(sqlx::FromRow)]
 struct TrackingRow {
     position: i64,
@@ -213,8 +228,7 @@ pub(crate) async fn get_order(
         tracking_token: placed.tracking_token.clone(),
         placed_at: placed.placed_at,
         updated_at,
-        shipping_address: serde_json::to_value(&placed.shipping_address)
-            .map_err(ApiError::internal)?,
+        shipping_address: address_view(&placed.shipping_address)?,
         lines: placed.lines.iter().map(LineView::from).collect(),
         shipments: placed.shipments.iter().map(ShipmentView::from).collect(),
         returns: placed.returns.iter().map(ReturnView::from).collect(),
