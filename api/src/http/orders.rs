@@ -11,13 +11,14 @@ pub mod views;
 use super::extract::{CommandHeaders, Consistency, JsonBody};
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ordo_domain::{decide, OrderCommand, OrderId, OrderStatus};
+use ordo_domain::{decide, FieldErrors, OrderCommand, OrderId, OrderStatus};
 use ordo_ledger::{CommandContext, Executed};
 use requests::*;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -130,10 +131,60 @@ fn etag(version: u64) -> HeaderMap {
     headers
 }
 
-fn changed(
-    order_id: &OrderId,
-    outcome: Outcome,
-) -> (StatusCode, HeaderMap, Json<OrderChangedResponse>) {
+/// The answer to every order command but placement.
+type Changed = (StatusCode, HeaderMap, Json<OrderChangedResponse>);
+
+/// Everything a command on an existing order arrives with: the caller, the
+/// order id from the path, the command headers and the JSON body.
+pub(super) struct ChangeRequest<T> {
+    caller: Caller,
+    id: String,
+    headers: CommandHeaders,
+    body: JsonBody<T>,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ChangeRequest<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::field("/path/id", "is missing"))?;
+        let headers = CommandHeaders::from_request_parts(&mut parts, state).await?;
+        let body = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self {
+            caller,
+            id,
+            headers,
+            body,
+        })
+    }
+}
+
+impl<T> ChangeRequest<T> {
+    /// The recipe shared by the commands on an existing order: authorise,
+    /// parse the id and the body, execute, answer with the new version and
+    /// position.
+    async fn run(
+        self,
+        app: &AppState,
+        roles: &[Role],
+        parse: impl FnOnce(T) -> Result<OrderCommand, FieldErrors>,
+    ) -> Result<Changed, ApiError> {
+        self.caller.require(roles)?;
+        let order_id = parse_order_id(&self.id)?;
+        let command = parse(self.body.value).map_err(|e| ApiError::Validation(e.into_vec()))?;
+
+        let digest = self.body.digest;
+        let outcome = execute(app, &self.caller, &self.headers, digest, &order_id, command).await?;
+
+        Ok(changed(&order_id, outcome))
+    }
+}
+
+fn changed(order_id: &OrderId, outcome: Outcome) -> Changed {
     let body = OrderChangedResponse {
         order_id: order_id.to_string(),
         version: outcome.version,
@@ -245,20 +296,13 @@ pub(super) async fn place_order(
 )]
 pub(super) async fn modify_order(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ModifyOrderRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Channel, Role::Operator])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Modify(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<ModifyOrderRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Channel, Role::Operator], |body| {
+            body.parse().map(OrderCommand::Modify)
+        })
+        .await
 }
 
 /// Cancel an order (until its first parcel ships).
@@ -276,20 +320,13 @@ pub(super) async fn modify_order(
 )]
 pub(super) async fn cancel_order(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<CancelOrderRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Channel, Role::Operator])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Cancel(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<CancelOrderRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Channel, Role::Operator], |body| {
+            body.parse().map(OrderCommand::Cancel)
+        })
+        .await
 }
 
 /// Report that the goods were picked; lines and address are fixed from now on.
@@ -307,20 +344,13 @@ pub(super) async fn cancel_order(
 )]
 pub(super) async fn pick_order(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<PickOrderRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Store])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Pick(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<PickOrderRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Store], |body| {
+            body.parse().map(OrderCommand::Pick)
+        })
+        .await
 }
 
 /// Report a parcel that left a location.
@@ -338,20 +368,13 @@ pub(super) async fn pick_order(
 )]
 pub(super) async fn ship_order(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ShipmentRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Store])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Ship(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<ShipmentRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Store], |body| {
+            body.parse().map(OrderCommand::Ship)
+        })
+        .await
 }
 
 /// Report a delivered parcel.
@@ -369,20 +392,13 @@ pub(super) async fn ship_order(
 )]
 pub(super) async fn deliver_shipment(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<DeliveryRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Store])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Deliver(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<DeliveryRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Store], |body| {
+            body.parse().map(OrderCommand::Deliver)
+        })
+        .await
 }
 
 /// Report returned goods (per line, partial quantities allowed).
@@ -400,20 +416,13 @@ pub(super) async fn deliver_shipment(
 )]
 pub(super) async fn return_items(
     State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ReturnRequest>,
-) -> Result<(StatusCode, HeaderMap, Json<OrderChangedResponse>), ApiError> {
-    caller.require(&[Role::Store])?;
-    let order_id = parse_order_id(&id)?;
-    let command = body
-        .value
-        .parse()
-        .map_err(|e| ApiError::Validation(e.into_vec()))?;
-    let command = OrderCommand::Return(command);
-    let outcome = execute(&app, &caller, &headers, body.digest, &order_id, command).await?;
-    Ok(changed(&order_id, outcome))
+    request: ChangeRequest<ReturnRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Store], |body| {
+            body.parse().map(OrderCommand::Return)
+        })
+        .await
 }
 
 /// Shared by the query handlers: `?min_position` first, then the query.
