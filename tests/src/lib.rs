@@ -103,24 +103,27 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let ledger = self.ledger.clone();
+        let stream = self.namespace.stream_name();
         let database = self.database.clone();
-        // Cleanup is async and Drop is not: do it on a thread of its own.
+        // Cleanup is async and Drop is not: it runs on a thread and runtime
+        // of its own, with connections of its own (the test's runtime is
+        // blocked right here, so its NATS client cannot make progress).
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             let Ok(runtime) = runtime else { return };
             runtime.block_on(async move {
-                let _ = ledger.delete_stream().await;
+                if let Ok(client) = async_nats::connect(nats_url()).await {
+                    let js = async_nats::jetstream::new(client);
+                    let _ = js.delete_stream(&stream).await;
+                    let _ = js.delete_stream(format!("KV_{stream}_KEYS")).await;
+                }
                 let admin = format!("{}/postgres", pg_base_url());
                 if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                    for name in [
-                        database.clone(),
-                        format!("{database}_rebuild"),
-                        format!("{database}_crash"),
-                    ] {
-                        let sql = format!("drop database if exists {name} with (force)");
+                    for suffix in ["", "_rebuild", "_crash"] {
+                        let sql =
+                            format!("drop database if exists {database}{suffix} with (force)");
                         let _ = sqlx::query(&sql).execute(&pool).await;
                     }
                 }
