@@ -10,7 +10,7 @@ use crate::http::{self, AppState};
 use anyhow::{bail, Context as _};
 use futures::FutureExt;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey};
-use ordo_projections::{OrderViews, Projector, ProjectorConfig, MIGRATOR};
+use ordo_projections::{OrderViews, Projector, ProjectorConfig, Sealer, SealerConfig, MIGRATOR};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::future::Future;
@@ -176,6 +176,13 @@ pub async fn serve(
         ProjectorConfig::default(),
     );
     let projector = tokio::spawn(projector.run(projector_stopped.map(|_| ())));
+    let (stop_sealer, sealer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sealer_config = SealerConfig {
+        every_events: config.seal_every_events.max(1),
+        every: std::time::Duration::from_secs(config.seal_every_seconds.max(1)),
+    };
+    let sealer = Sealer::new(services.ledger.clone(), sealer_config);
+    let sealer = tokio::spawn(sealer.run(sealer_stopped.map(|_| ())));
 
     let state = AppState::new(services.ledger, services.pool, tokens, digest_secret);
     let address = listener.local_addr().context("read listen address")?;
@@ -194,6 +201,12 @@ pub async fn serve(
     // The projector may have ended on its own (logged there); either way we
     // wait for it so that its current batch commits.
     let _ = stop_projector.send(());
+    let _ = stop_sealer.send(());
+    match sealer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(error = %error, "sealer had stopped on a fault"),
+        Err(error) => tracing::error!(error = %error, "sealer task failed"),
+    }
     match projector.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::error!(error = %error, "projector had stopped on a fault"),

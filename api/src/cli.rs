@@ -4,7 +4,7 @@
 //! same program under another name.
 
 use crate::config::{self, Config, ServeConfig};
-use crate::{app, telemetry};
+use crate::{app, audit, telemetry};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -25,6 +25,35 @@ enum Command {
     Serve(ServeConfig),
     /// Apply the read-model migrations and exit.
     Migrate(Config),
+    /// Recompute every hash, link and seal; exit 1 when anything is broken.
+    Verify {
+        #[command(flatten)]
+        config: Config,
+        /// First stream position to check.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Last stream position to check (default: the end).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an order's events and state as of a moment, from the ledger.
+    Replay {
+        #[command(flatten)]
+        config: Config,
+        #[arg(long)]
+        order: String,
+        /// RFC 3339; default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::ReplayFormat,
+        /// Master key file, to show personal data (otherwise "[withheld]").
+        #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 /// The program: reads the configuration, sets up tracing, runs a subcommand.
@@ -52,6 +81,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 app::shutdown_signal(),
             )
             .await
+        }
+        Command::Verify {
+            config,
+            from,
+            to,
+            json,
+        } => {
+            if audit::verify(&config, from, to, json).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("the ledger is not intact")
+            }
+        }
+        Command::Replay {
+            config,
+            order,
+            as_of,
+            format,
+            master_key_file,
+        } => {
+            let as_of = as_of
+                .map(|raw| {
+                    time::OffsetDateTime::parse(
+                        &raw,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .with_context(|| format!("--as-of {raw:?} is not an RFC 3339 timestamp"))
+                })
+                .transpose()?;
+            let master_key = master_key_file
+                .map(|path| ordo_ledger::MasterKey::load(&path).context("load the master key"))
+                .transpose()?;
+            audit::replay(&config, master_key, &order, as_of, format).await
         }
         Command::Migrate(config) => {
             let services = app::connect(&config, None).await?;

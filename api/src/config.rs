@@ -47,6 +47,12 @@ pub struct ServeConfig {
     /// are given.
     #[arg(long)]
     pub dev: bool,
+    /// Seal the ledger after this many events...
+    #[arg(long, env = "ORDO_SEAL_EVERY_EVENTS", default_value_t = 1000)]
+    pub seal_every_events: usize,
+    /// ...or after this many seconds, whichever comes first.
+    #[arg(long, env = "ORDO_SEAL_EVERY_SECONDS", default_value_t = 10)]
+    pub seal_every_seconds: u64,
     /// Place a few demo orders after start (idempotent across restarts).
     #[arg(long)]
     pub demo: bool,

@@ -3,6 +3,7 @@
 //! Each resource module exposes a `router()`; this module merges them and adds
 //! tracing, request ids, and the logging of 5xx causes.
 
+pub mod audit;
 pub mod customers;
 pub mod error;
 pub mod extract;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(orders::router())
         .merge(customers::router())
+        .merge(audit::router())
         .merge(tracking::router())
         .merge(health::router())
         .merge(openapi::router())

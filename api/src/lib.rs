@@ -4,6 +4,7 @@
 //!   `migrate`), each taking its listener and shutdown signal.
 //! - [`cli`]: the command line of the `ordo` binary.
 //! - [`config`]: typed configuration from `ORDO_*` variables.
+//! - [`audit`]: `ordo verify` and `ordo replay`.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`demo`]: demo orders for `serve --demo`.
 //! - [`http`]: the axum router, extractors, problem+json errors and the
@@ -12,6 +13,7 @@
 //! - [`output`]: the one module that prints to standard output.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,15 @@ pub fn print_dev_tokens(tokens: &[(&str, &str)]) {
     }
 }
 
+/// Prints a JSON document, pretty.
+#[allow(clippy::print_stdout)] // the binary's one output module (STYLE.md §9)
+pub fn print_json(value: &serde_json::Value) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(_) => println!("{value}"),
+    }
+}
+
 /// Prints a line of a command's result.
 #[allow(clippy::print_stdout)] // the binary's one output module (STYLE.md §9)
 pub fn print_line(line: &str) {

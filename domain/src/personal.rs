@@ -13,13 +13,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum Personal<T> {
     Known(T),
     Erased,
+    /// Stored encrypted, and this reader holds no master key (an auditor's
+    /// replay, say). Not the same as erased: the data still exists.
+    Withheld,
 }
 
 impl<T> Personal<T> {
     pub fn known(&self) -> Option<&T> {
         match self {
             Self::Known(value) => Some(value),
-            Self::Erased => None,
+            Self::Erased | Self::Withheld => None,
         }
     }
 
@@ -36,6 +39,8 @@ enum Repr<T> {
     Known(T),
     #[serde(rename = "$erased")]
     Erased(bool),
+    #[serde(rename = "$withheld")]
+    Withheld(bool),
 }
 
 impl<T: Serialize> Serialize for Personal<T> {
@@ -43,6 +48,7 @@ impl<T: Serialize> Serialize for Personal<T> {
         match self {
             Self::Known(value) => Repr::Known(value).serialize(serializer),
             Self::Erased => Repr::<&T>::Erased(true).serialize(serializer),
+            Self::Withheld => Repr::<&T>::Withheld(true).serialize(serializer),
         }
     }
 }
@@ -52,6 +58,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Personal<T> {
         Ok(match Repr::deserialize(deserializer)? {
             Repr::Known(value) => Self::Known(value),
             Repr::Erased(_) => Self::Erased,
+            Repr::Withheld(_) => Self::Withheld,
         })
     }
 }

@@ -319,6 +319,7 @@ impl<A: Aggregate> Repository<A> {
                         position,
                         subject: subject.clone(),
                         envelopes,
+                        seal: None,
                     };
                     let mut next = (*loaded).clone();
                     next.apply_commit(&commit)?;
@@ -365,6 +366,44 @@ impl<A: Aggregate> Repository<A> {
                 ),
             })?;
         Ok(Some(self.ledger.keys()?.seal_key(&subject).await?))
+    }
+}
+
+/// An aggregate's events up to a moment, and the state they fold to.
+#[derive(Debug, Clone)]
+pub struct History<A: Aggregate> {
+    pub state: A,
+    /// Each event with the position of its commit, personal values opened.
+    pub events: Vec<(u64, Envelope)>,
+}
+
+impl<A: Aggregate> Repository<A> {
+    /// Replays an aggregate from the ledger itself (hashes and links
+    /// verified), up to and including the last commit recorded at or before
+    /// `as_of`.
+    pub async fn history(
+        &self,
+        id: &str,
+        as_of: Option<OffsetDateTime>,
+    ) -> Result<History<A>, LedgerError> {
+        let mut loaded = Loaded::<A>::default();
+        let mut events = Vec::new();
+        for mut commit in self.ledger.read_subject(&self.subject(id)).await? {
+            let recorded_at = commit.envelopes.first().map(|e| e.recorded_at);
+            if let (Some(as_of), Some(recorded_at)) = (as_of, recorded_at) {
+                if recorded_at > as_of {
+                    break;
+                }
+            }
+            self.ledger.unseal(&mut commit).await?;
+            loaded.apply_commit(&commit)?;
+            let position = commit.position;
+            events.extend(commit.envelopes.into_iter().map(|e| (position, e)));
+        }
+        Ok(History {
+            state: loaded.state,
+            events,
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! commit. The payload is `{"events": [<envelope>, ...]}`.
 
 use crate::envelope::{verify_hash, Envelope};
+use crate::seal::{Seal, SealPayload};
 use crate::LedgerError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,7 +23,10 @@ pub struct StoredCommit {
     /// The stream sequence of the message: the commit's position.
     pub position: u64,
     pub subject: String,
+    /// The events of the commit; empty for a seal.
     pub envelopes: Vec<Envelope>,
+    /// Set when the message is a seal rather than a commit of events.
+    pub seal: Option<Seal>,
 }
 
 impl StoredCommit {
@@ -39,6 +43,20 @@ impl StoredCommit {
             stream_seq: position,
             reason,
         };
+        if is_seal_subject(subject) {
+            let payload: SealPayload = serde_json::from_slice(payload)
+                .map_err(|e| corrupt(format!("payload is not a seal: {e}")))?;
+            if verify && !payload.seal.is_hash_valid() {
+                return Err(corrupt("seal hash mismatch".to_owned()));
+            }
+            let (subject, seal) = (subject.to_owned(), Some(payload.seal));
+            return Ok(Self {
+                position,
+                subject,
+                envelopes: Vec::new(),
+                seal,
+            });
+        }
         let raw: CommitPayload<Vec<Value>> = serde_json::from_slice(payload)
             .map_err(|e| corrupt(format!("payload is not a commit: {e}")))?;
         if raw.events.is_empty() {
@@ -57,6 +75,7 @@ impl StoredCommit {
             position,
             subject: subject.to_owned(),
             envelopes,
+            seal: None,
         })
     }
 
@@ -69,4 +88,13 @@ impl StoredCommit {
     pub fn last_version(&self) -> u64 {
         self.envelopes.last().map_or(0, |e| e.aggregate_version)
     }
+}
+
+/// Seals live on `<ns>.seal`, the one two-token subject of a namespace.
+pub(crate) fn is_seal_subject(subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    matches!(
+        (tokens.next(), tokens.next(), tokens.next()),
+        (Some(_), Some("seal"), None)
+    )
 }

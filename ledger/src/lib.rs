@@ -13,6 +13,8 @@
 //!   position, and what an acknowledgement means on the server found.
 //! - [`personal`]: crypto-shredding: per-customer data keys in a KV bucket,
 //!   and the sealing of personal values in events.
+//! - [`seal`]: seals, the Merkle roots over stream ranges, and proofs.
+//! - [`verify`]: recomputes hashes, chains and seals over a range.
 //! - [`aggregate`]: loading an aggregate and running a command against it with
 //!   optimistic concurrency, idempotency and a bounded retry.
 //! - [`error`]: what can go wrong, as [`LedgerError`].
@@ -27,16 +29,20 @@ pub mod envelope;
 pub mod error;
 pub mod namespace;
 pub mod personal;
+pub mod seal;
+pub mod verify;
 pub use bindings::OrderReceipt;
 pub mod stream;
 
 pub use aggregate::{
-    decode_event, Aggregate, CommandContext, ExecuteError, Executed, IdempotencyRecord, Loaded,
-    Repository,
+    decode_event, Aggregate, CommandContext, ExecuteError, Executed, History, IdempotencyRecord,
+    Loaded, Repository,
 };
 pub use commit::StoredCommit;
 pub use envelope::{Actor, ActorKind, Envelope};
 pub use error::LedgerError;
 pub use namespace::Namespace;
 pub use personal::{KeyStatus, MasterKey};
-pub use stream::{Durability, Ledger, LedgerConfig};
+pub use seal::Seal;
+pub use stream::{Durability, Ledger, LedgerConfig, RawMessage};
+pub use verify::{verify, VerifyProblem, VerifyReport};

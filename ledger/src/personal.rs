@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, Weak};
 const PERSONAL_TAG: &str = "$personal";
 const SEALED_TAG: &str = "$sealed";
 const ERASED_TAG: &str = "$erased";
+const WITHHELD_TAG: &str = "$withheld";
 
 /// The key that wraps every customer's data key: 32 random bytes.
 #[derive(Clone)]
@@ -524,4 +525,20 @@ fn decode_nonce(text: &str) -> Option<XNonce> {
     let bytes = BASE64.decode(text).ok()?;
     let bytes: [u8; 24] = bytes.try_into().ok()?;
     Some(XNonce::from(bytes))
+}
+
+/// Replaces every sealed value by `{"$withheld": true}`: for readers without
+/// a master key.
+pub(crate) fn withhold(data: &mut Value) {
+    match data {
+        Value::Object(members) if sealed_of(members).is_some() => {
+            *data = Value::Object(Map::from_iter([(
+                WITHHELD_TAG.to_owned(),
+                Value::Bool(true),
+            )]));
+        }
+        Value::Object(members) => members.values_mut().for_each(withhold),
+        Value::Array(items) => items.iter_mut().for_each(withhold),
+        _ => {}
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::commit::StoredCommit;
 use crate::personal::{KeyRing, MasterKey};
+use crate::seal::{Seal, SealPayload};
 use crate::{LedgerError, Namespace};
 use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
 use async_nats::HeaderMap;
@@ -29,6 +30,9 @@ pub struct LedgerConfig {
     /// Wraps the customers' data keys. Without it, personal data can be
     /// neither written nor read.
     pub master_key: Option<MasterKey>,
+    /// Forbid deleting single messages (always, in production). Only a test
+    /// that proves `verify` notices a deleted event turns it off.
+    pub deny_delete: bool,
 }
 
 impl LedgerConfig {
@@ -38,6 +42,7 @@ impl LedgerConfig {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
             master_key: None,
+            deny_delete: true,
         }
     }
 }
@@ -55,6 +60,14 @@ pub struct Durability {
     pub supports_sync_always: bool,
 }
 
+/// One stored message, uninterpreted.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub subject: String,
+    pub position: u64,
+    pub payload: Bytes,
+}
+
 /// The event log of one namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
@@ -70,40 +83,28 @@ struct Inner {
 }
 
 impl Ledger {
-    /// Creates the stream, or updates it to our configuration, and returns a
-    /// handle. Safe to call on every start.
-    pub async fn open(
+    /// Opens an existing stream without changing it: for read-only tools
+    /// (`verify`, `replay`), which must not touch what they audit.
+    pub async fn attach(
         client: async_nats::Client,
         config: LedgerConfig,
     ) -> Result<Self, LedgerError> {
         let js = jetstream::new(client.clone());
         let name = config.namespace.stream_name();
-        let stream_config = stream::Config {
-            name: name.clone(),
-            subjects: vec![config.namespace.all_subjects()],
-            storage: stream::StorageType::File,
-            num_replicas: config.replicas,
-            duplicate_window: config.duplicate_window,
-            allow_direct: true,
-            // The log is append-only: nobody may delete or purge single events.
-            deny_delete: true,
-            deny_purge: true,
-            ..Default::default()
-        };
-        let info = js
-            .create_or_update_stream(stream_config)
-            .await
-            .map_err(|e| LedgerError::unavailable(format!("create or update stream {name}"), e))?;
         let stream = js
             .get_stream_no_info(&name)
             .await
             .map_err(|e| LedgerError::unavailable(format!("open stream {name}"), e))?;
-        tracing::info!(
-            stream = %name,
-            messages = info.state.messages,
-            last_seq = info.state.last_sequence,
-            "stream verified"
-        );
+        Self::assemble(client, js, stream, config).await
+    }
+
+    async fn assemble(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        stream: stream::Stream<()>,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        let name = config.namespace.stream_name();
         let keys = match &config.master_key {
             Some(master) => {
                 let bucket = format!("{name}_KEYS");
@@ -121,6 +122,44 @@ impl Ledger {
                 keys,
             }),
         })
+    }
+
+    /// Creates the stream, or updates it to our configuration, and returns a
+    /// handle. Safe to call on every start.
+    pub async fn open(
+        client: async_nats::Client,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        let js = jetstream::new(client.clone());
+        let name = config.namespace.stream_name();
+        let stream_config = stream::Config {
+            name: name.clone(),
+            subjects: vec![config.namespace.all_subjects()],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: config.duplicate_window,
+            allow_direct: true,
+            // The log is append-only: nobody may delete or purge single events
+            // (a setting JetStream lets nobody undo later).
+            deny_delete: config.deny_delete,
+            deny_purge: true,
+            ..Default::default()
+        };
+        let info = js
+            .create_or_update_stream(stream_config)
+            .await
+            .map_err(|e| LedgerError::unavailable(format!("create or update stream {name}"), e))?;
+        let stream = js
+            .get_stream_no_info(&name)
+            .await
+            .map_err(|e| LedgerError::unavailable(format!("open stream {name}"), e))?;
+        tracing::info!(
+            stream = %name,
+            messages = info.state.messages,
+            last_seq = info.state.last_sequence,
+            "stream verified"
+        );
+        Self::assemble(client, js, stream, config).await
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -144,15 +183,19 @@ impl Ledger {
 
     /// Opens the sealed personal values of a commit that was read: each
     /// becomes `{"$personal": v}`, or `{"$erased": true}` once its key is
-    /// destroyed. The envelope hashes stay those of the stored (sealed) form.
+    /// destroyed, or `{"$withheld": true}` when this ledger has no master
+    /// key. The envelope hashes stay those of the stored (sealed) form.
     pub async fn unseal(&self, commit: &mut StoredCommit) -> Result<(), LedgerError> {
         for envelope in &mut commit.envelopes {
             if !crate::personal::contains_sealed(&envelope.data) {
                 continue;
             }
+            let Some(keys) = self.inner.keys.as_deref() else {
+                crate::personal::withhold(&mut envelope.data);
+                continue;
+            };
             let aad = envelope.event_id.to_string();
-            self.keys()?
-                .unseal(&mut envelope.data, &aad)
+            keys.unseal(&mut envelope.data, &aad)
                 .await
                 .map_err(|reason| LedgerError::Corrupt {
                     subject: commit.subject.clone(),
@@ -261,6 +304,150 @@ impl Ledger {
             commits.push(commit);
         }
         Ok(commits)
+    }
+
+    /// The subject that holds the namespace's seals.
+    pub fn seal_subject(&self) -> String {
+        format!("{}.seal", self.inner.namespace.as_str())
+    }
+
+    /// The newest seal and its position, if any.
+    pub async fn last_seal(&self) -> Result<Option<(u64, Seal)>, LedgerError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let subject = self.seal_subject();
+        match self
+            .inner
+            .stream
+            .direct_get_last_for_subject(&subject)
+            .await
+        {
+            Ok(message) => {
+                let commit =
+                    StoredCommit::parse(&subject, message.sequence, &message.payload, true)?;
+                Ok(commit.seal.map(|seal| (message.sequence, seal)))
+            }
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LedgerError::unavailable(format!("load {subject}"), e)),
+        }
+    }
+
+    /// Every seal with its position, oldest first.
+    pub async fn seals(&self) -> Result<Vec<(u64, Seal)>, LedgerError> {
+        let commits = self.read_subject(&self.seal_subject()).await?;
+        Ok(commits
+            .into_iter()
+            .filter_map(|c| c.seal.map(|seal| (c.position, seal)))
+            .collect())
+    }
+
+    /// Appends a seal if the last seal is still the one at `expected_last_seq`
+    /// (0 for none), so that concurrent sealers cannot fork the seal chain.
+    pub async fn append_seal(
+        &self,
+        seal: &Seal,
+        expected_last_seq: u64,
+    ) -> Result<u64, LedgerError> {
+        let payload = serde_json::to_vec(&SealPayload { seal: seal.clone() }).map_err(|e| {
+            LedgerError::Corrupt {
+                subject: self.seal_subject(),
+                stream_seq: 0,
+                reason: format!("cannot serialize seal: {e}"),
+            }
+        })?;
+        let msg_id = format!("seal-{}-{}", seal.from_position, seal.to_position);
+        let subject = self.seal_subject();
+        let (position, _) = self
+            .append(&subject, expected_last_seq, &msg_id, payload.into())
+            .await?;
+        Ok(position)
+    }
+
+    /// Every raw message of one subject, oldest first (Direct Get).
+    pub async fn raw_subject(&self, subject: &str) -> Result<Vec<RawMessage>, LedgerError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let mut messages = Vec::new();
+        let mut from = 1;
+        loop {
+            match self
+                .inner
+                .stream
+                .direct_get_next_for_subject(subject, Some(from))
+                .await
+            {
+                Ok(message) => {
+                    from = message.sequence + 1;
+                    messages.push(RawMessage {
+                        subject: subject.to_owned(),
+                        position: message.sequence,
+                        payload: message.payload,
+                    });
+                }
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(messages),
+                Err(e) => return Err(LedgerError::unavailable(format!("load {subject}"), e)),
+            }
+        }
+    }
+
+    /// Every raw message of positions `from..=to`.
+    pub async fn raw_range(&self, from: u64, to: u64) -> Result<Vec<RawMessage>, LedgerError> {
+        let mut messages = Vec::new();
+        if to < from {
+            return Ok(messages);
+        }
+        let mut stream = self.read_raw_from(from).await?;
+        while let Some(message) = stream.next().await {
+            let message = message?;
+            if message.position > to {
+                break;
+            }
+            let is_last = message.position == to;
+            messages.push(message);
+            if is_last {
+                break;
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Every raw message from position `start` on, for verification: the
+    /// bytes exactly as stored, without interpretation.
+    pub async fn read_raw_from(
+        &self,
+        start: u64,
+    ) -> Result<BoxStream<'static, Result<RawMessage, LedgerError>>, LedgerError> {
+        let deliver_policy = if start <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: self.inner.namespace.all_subjects(),
+            deliver_policy,
+            ..Default::default()
+        };
+        let operation = format!("read raw from {start}");
+        let consumer = self
+            .inner
+            .stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let raw = messages.map(move |message| {
+            let message = message.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+            let position = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            Ok(RawMessage {
+                subject: message.subject.to_string(),
+                position,
+                payload: message.payload.clone(),
+            })
+        });
+        Ok(raw.boxed())
     }
 
     /// Every commit from position `start` on (inclusive), oldest first, and

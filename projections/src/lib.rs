@@ -6,6 +6,7 @@
 //!   effects across crashes.
 //! - [`order_views`]: the order read models (tracking, timeline, the
 //!   customer's order index).
+//! - [`sealer`]: appends seals (Merkle roots over stream ranges).
 //! - [`error`]: what can go wrong, as [`ProjectionError`].
 //!
 //! The read-model schema lives in the workspace's `migrations/` folder and is
@@ -14,10 +15,12 @@
 pub mod error;
 pub mod order_views;
 pub mod runtime;
+pub mod sealer;
 
 pub use error::ProjectionError;
 pub use order_views::{OrderViews, ORDER_VIEWS};
 pub use runtime::{checkpoint, wait_for_position, Projection, Projector, ProjectorConfig};
+pub use sealer::{Sealer, SealerConfig};
 
 /// The read-model migrations, applied by `ordo migrate` and on `serve`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -69,6 +69,15 @@ impl Sandbox {
     }
 
     pub async fn create_named(namespace: Namespace, database: String) -> anyhow::Result<Self> {
+        Self::create_with(namespace, database, |_| {}).await
+    }
+
+    /// A sandbox whose ledger configuration the test adjusts first.
+    pub async fn create_with(
+        namespace: Namespace,
+        database: String,
+        adjust: impl FnOnce(&mut LedgerConfig),
+    ) -> anyhow::Result<Self> {
         let pool =
             ordo_api::app::connect_database(&format!("{}/{database}", pg_base_url())).await?;
         ordo_api::app::migrate(&pool).await?;
@@ -78,6 +87,7 @@ impl Sandbox {
         let master_key = MasterKey::random();
         let mut config = LedgerConfig::new(namespace.clone());
         config.master_key = Some(master_key.clone());
+        adjust(&mut config);
         let ledger = Ledger::open(client, config).await?;
         Ok(Self {
             master_key,
@@ -158,6 +168,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(None).await
+    }
+
+    /// Like `spawn`, with a sealer that seals every `events` events or
+    /// `seconds` seconds.
+    pub async fn spawn_sealing(events: usize, seconds: u64) -> Self {
+        Self::spawn_with(Some((events, seconds))).await
+    }
+
+    async fn spawn_with(seal_every: Option<(usize, u64)>) -> Self {
         init_test_logging();
         let sandbox = Sandbox::create().await.expect("create test sandbox");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -174,6 +194,10 @@ impl TestApp {
             listen: address,
             tokens_file: None,
             master_key_file: None,
+            // Tests count stream messages exactly; those that want seals
+            // ask for them with `spawn_sealing`.
+            seal_every_events: seal_every.map_or(1_000_000, |(events, _)| events),
+            seal_every_seconds: seal_every.map_or(3600, |(_, seconds)| seconds),
             dev: false,
             demo: false,
         };

@@ -3,6 +3,7 @@
 //! workspace links once.
 
 mod e2e {
+    mod audit;
     mod bad_input;
     mod kill;
     mod orders;

@@ -138,14 +138,31 @@ pub(crate) fn items(lines: &[ordo_domain::order::ItemLine]) -> Vec<ItemView> {
 
 /// The address as staff see it: every field `"[erased]"` once the customer
 /// was erased.
-fn address_view(address: &Personal<Address>) -> Result<serde_json::Value, ApiError> {
+pub fn address_view(address: &Personal<Address>) -> Result<serde_json::Value, ApiError> {
     match address {
         Personal::Known(address) => serde_json::to_value(address).map_err(ApiError::internal),
-        Personal::Erased => Ok(serde_json::json!({
-            "name": ERASED, "line1": ERASED, "line2": ERASED, "postal_code": ERASED,
-            "city": ERASED, "country": ERASED, "email": ERASED, "phone": ERASED,
-        })),
+        Personal::Erased => Ok(every_field(ERASED)),
+        Personal::Withheld => Ok(every_field("[withheld]")),
     }
+}
+
+fn every_field(mark: &str) -> serde_json::Value {
+    let fields = [
+        "name",
+        "line1",
+        "line2",
+        "postal_code",
+        "city",
+        "country",
+        "email",
+        "phone",
+    ];
+    serde_json::Value::Object(
+        fields
+            .iter()
+            .map(|f| (f.to_string(), mark.into()))
+            .collect(),
+    )
 }
 
 /// What erased personal fields read as.

@@ -1,0 +1,162 @@
+//! The auditors' command-line tools: `ordo verify` and `ordo replay`.
+//!
+//! Both attach to the stream read-only: they never create or change what
+//! they audit.
+
+use crate::config::Config;
+use crate::http::audit::{present, state_view};
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use ordo_domain::Order;
+use ordo_ledger::{Ledger, LedgerConfig, MasterKey, Repository};
+use std::io::IsTerminal;
+use time::OffsetDateTime;
+
+async fn attach(config: &Config, master_key: Option<MasterKey>) -> anyhow::Result<Ledger> {
+    let client = async_nats::ConnectOptions::new()
+        .name("ordo-audit")
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connect to NATS at {}", config.nats_url))?;
+    let mut ledger_config = LedgerConfig::new(config.namespace.clone());
+    ledger_config.master_key = master_key;
+    Ledger::attach(client, ledger_config)
+        .await
+        .with_context(|| format!("open stream {}", config.namespace.stream_name()))
+}
+
+/// `ordo verify`: recomputes hashes, links and seals over a range. Returns
+/// whether the ledger is intact.
+pub async fn verify(
+    config: &Config,
+    from: u64,
+    to: Option<u64>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let ledger = attach(config, None).await?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("verifying {bar:40} {pos}/{len} positions ({per_sec})")
+                .context("progress bar template")?,
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let report = ordo_ledger::verify(&ledger, from, to, |position, last| {
+        bar.set_length(last);
+        bar.set_position(position);
+    })
+    .await
+    .context("read the ledger")?;
+    bar.finish_and_clear();
+
+    if json {
+        crate::output::print_json(&serde_json::to_value(&report).context("render report")?);
+    } else {
+        crate::output::print_line(&format!(
+            "positions {}..={}: {} commits, {} events, {} seals checked \
+             ({} links and {} seals reach before the range, unchecked)",
+            report.from_position,
+            report.to_position,
+            report.commits,
+            report.events,
+            report.seals,
+            report.unchecked_links,
+            report.unchecked_seals
+        ));
+        for problem in &report.problems {
+            let event = problem
+                .event_id
+                .as_deref()
+                .map(|id| format!(" event {id}"))
+                .unwrap_or_default();
+            crate::output::print_line(&format!(
+                "BROKEN at position {} {}{event}: {}: {}",
+                problem.position, problem.subject, problem.kind, problem.detail
+            ));
+        }
+        let verdict = if report.is_intact() {
+            "ledger intact"
+        } else {
+            "ledger NOT intact"
+        };
+        crate::output::print_line(verdict);
+    }
+    Ok(report.is_intact())
+}
+
+/// How `ordo replay` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Json,
+    Table,
+}
+
+/// `ordo replay`: an order's events up to a moment and the state they fold
+/// to, from the ledger itself. Personal data is shown only with the master
+/// key.
+pub async fn replay(
+    config: &Config,
+    master_key: Option<MasterKey>,
+    order_id: &str,
+    as_of: Option<OffsetDateTime>,
+    format: ReplayFormat,
+) -> anyhow::Result<()> {
+    let ledger = attach(config, master_key).await?;
+    let orders: Repository<Order> = Repository::new(ledger);
+    let history = orders
+        .history(order_id, as_of)
+        .await
+        .context("replay the order")?;
+    anyhow::ensure!(
+        !history.events.is_empty(),
+        "order {order_id} has no events in the ledger"
+    );
+    let state = state_view(&history.state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match format {
+        ReplayFormat::Json => {
+            let events: Vec<serde_json::Value> = history
+                .events
+                .iter()
+                .map(|(position, e)| {
+                    serde_json::json!({
+                        "position": position, "event_id": e.event_id, "event_type": e.event_type,
+                        "version": e.aggregate_version, "recorded_at": e.recorded_at,
+                        "data": present(&e.data),
+                    })
+                })
+                .collect();
+            crate::output::print_json(&serde_json::json!({
+                "order_id": order_id,
+                "version": history.state.version,
+                "status": history.state.status().as_str(),
+                "state": state,
+                "events": events,
+            }));
+        }
+        ReplayFormat::Table => {
+            crate::output::print_line(&format!(
+                "{:>8}  {:>3}  {:<32}  {:<24}",
+                "position", "v", "recorded_at", "event"
+            ));
+            for (position, e) in &history.events {
+                let at = e
+                    .recorded_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                crate::output::print_line(&format!(
+                    "{position:>8}  {:>3}  {at:<32}  {:<24}",
+                    e.aggregate_version, e.event_type
+                ));
+            }
+            crate::output::print_line(&format!(
+                "order {order_id} at version {}: {}",
+                history.state.version,
+                history.state.status()
+            ));
+        }
+    }
+    Ok(())
+}
