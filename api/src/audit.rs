@@ -1,7 +1,8 @@
-//! The auditors' command-line tools: `ordo verify` and `ordo replay`.
+//! The auditors' and operators' command-line tools: `ordo verify`,
+//! `ordo replay` and `ordo rebuild`.
 //!
-//! Both attach to the stream read-only: they never create or change what
-//! they audit.
+//! They attach to the stream read-only: they never create or change the
+//! ledger they audit or rebuild from.
 
 use crate::config::Config;
 use crate::http::audit::{present, state_view};
@@ -9,7 +10,10 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use ordo_domain::Order;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey, Repository};
+use ordo_projections::rebuild::{self, READ_MODELS};
+use ordo_projections::OrderViews;
 use std::io::IsTerminal;
+use std::str::FromStr;
 use time::OffsetDateTime;
 
 async fn attach(config: &Config, master_key: Option<MasterKey>) -> anyhow::Result<Ledger> {
@@ -85,6 +89,68 @@ pub async fn verify(
         crate::output::print_line(verdict);
     }
     Ok(report.is_intact())
+}
+
+fn progress_bar(what: &str) -> anyhow::Result<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(ProgressBar::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    let template = format!("{what} {{bar:40}} {{pos}}/{{len}} positions ({{per_sec}})");
+    bar.set_style(ProgressStyle::with_template(&template).context("progress bar template")?);
+    Ok(bar)
+}
+
+/// `ordo rebuild`: rebuilds read models from position 0 and swaps them in,
+/// or with `check` only compares a fresh copy with the live one. Returns
+/// whether everything matched (always true without `check`).
+pub async fn rebuild(
+    config: &Config,
+    master_key: MasterKey,
+    names: &[String],
+    check: bool,
+) -> anyhow::Result<bool> {
+    let ledger = attach(config, Some(master_key)).await?;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&config.database_url)
+        .context("parse ORDO_DATABASE_URL")?;
+    let pool = crate::app::connect_database(&config.database_url).await?;
+    let mut is_clean = true;
+    for name in names {
+        let model = READ_MODELS
+            .iter()
+            .find(|m| m.name == name)
+            .copied()
+            .with_context(|| format!("unknown read model {name:?}"))?;
+        let bar = progress_bar(&format!("rebuilding {name}"))?;
+        let progress = |position: u64, target: u64| {
+            bar.set_length(target);
+            bar.set_position(position);
+        };
+        if check {
+            let (position, differences) =
+                rebuild::check(&ledger, &pool, &options, model, OrderViews, &progress).await?;
+            bar.finish_and_clear();
+            for difference in &differences {
+                crate::output::print_line(&format!(
+                    "{} row only in the {} copy: {}",
+                    difference.table, difference.only_in, difference.row
+                ));
+            }
+            crate::output::print_line(&format!(
+                "{name} at position {position}: {} differing rows",
+                differences.len()
+            ));
+            is_clean &= differences.is_empty();
+        } else {
+            let position =
+                rebuild::rebuild(&ledger, &pool, &options, model, OrderViews, &progress).await?;
+            bar.finish_and_clear();
+            crate::output::print_line(&format!(
+                "{name} rebuilt to position {position} and swapped in"
+            ));
+        }
+    }
+    Ok(is_clean)
 }
 
 /// How `ordo replay` prints.

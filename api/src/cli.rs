@@ -39,6 +39,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild read models from position 0 beside the live ones and swap
+    /// them in; with --check only compare (exit 1 on any difference).
+    Rebuild {
+        #[command(flatten)]
+        config: Config,
+        /// The read model (`order_views`); omit with --all.
+        read_model: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        check: bool,
+        /// The master key, so that personal data is rebuilt too.
+        #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+    },
     /// Print an order's events and state as of a moment, from the ledger.
     Replay {
         #[command(flatten)]
@@ -92,6 +107,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 anyhow::bail!("the ledger is not intact")
+            }
+        }
+        Command::Rebuild {
+            config,
+            read_model,
+            all,
+            check,
+            master_key_file,
+        } => {
+            let Some(master_key_file) = master_key_file else {
+                anyhow::bail!(
+                    "rebuild needs ORDO_MASTER_KEY_FILE: without it, personal data would be \
+                     rebuilt as withheld"
+                );
+            };
+            let master_key =
+                ordo_ledger::MasterKey::load(&master_key_file).context("load the master key")?;
+            let names: Vec<String> = match (read_model, all) {
+                (Some(name), false) => vec![name],
+                (None, true) => ordo_projections::rebuild::READ_MODELS
+                    .iter()
+                    .map(|m| m.name.to_owned())
+                    .collect(),
+                _ => anyhow::bail!("name one read model, or pass --all"),
+            };
+            if audit::rebuild(&config, master_key, &names, check).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("the rebuilt copy differs from the live read model")
             }
         }
         Command::Replay {

@@ -92,6 +92,7 @@ pub struct Shipment {
     pub carrier: String,
     pub tracking_number: String,
     pub lines: Vec<ItemLine>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<Timestamp>,
 }
 
@@ -113,6 +114,7 @@ pub struct PlacedOrder {
     pub lines: Vec<OrderLine>,
     pub shipping_address: Personal<Address>,
     pub tracking_token: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub placed_at: Timestamp,
     pub is_picked: bool,
     pub cancellation_reason: Option<String>,

@@ -13,6 +13,10 @@ pub enum ProjectionError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The checkpoint is not where this projector left it: another instance
+    /// or a rebuild moved it. The projector resumes from where it is now.
+    #[error("checkpoint moved from {expected} to {found}")]
+    CheckpointMoved { expected: u64, found: u64 },
     /// An event that the projection cannot apply: its data does not decode or
     /// it does not follow the stored version. A person must look at it.
     #[error("cannot apply event at position {position}: {reason}")]
@@ -27,7 +31,7 @@ impl ProjectionError {
     /// Whether retrying the same batch later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database { .. } => true,
+            Self::Database { .. } | Self::CheckpointMoved { .. } => true,
             Self::Ledger(LedgerError::Unavailable { .. } | LedgerError::Conflict { .. }) => true,
             Self::Ledger(_) | Self::Unapplicable { .. } => false,
         }

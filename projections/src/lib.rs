@@ -6,6 +6,8 @@
 //!   effects across crashes.
 //! - [`order_views`]: the order read models (tracking, timeline, the
 //!   customer's order index).
+//! - [`rebuild`]: rebuild a read model beside the live one and swap it in,
+//!   or check it against a fresh copy.
 //! - [`sealer`]: appends seals (Merkle roots over stream ranges).
 //! - [`error`]: what can go wrong, as [`ProjectionError`].
 //!
@@ -14,6 +16,7 @@
 
 pub mod error;
 pub mod order_views;
+pub mod rebuild;
 pub mod runtime;
 pub mod sealer;
 

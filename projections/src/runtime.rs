@@ -36,6 +36,9 @@ pub struct ProjectorConfig {
     /// How long to wait for more commits once one has arrived. Short, so
     /// that a lone command shows up in the read model quickly.
     pub linger: Duration,
+    /// Stop once this position is applied (rebuilds and checks); `None`
+    /// follows the stream for ever.
+    pub stop_at: Option<u64>,
 }
 
 impl Default for ProjectorConfig {
@@ -43,6 +46,7 @@ impl Default for ProjectorConfig {
         Self {
             max_batch: 500,
             linger: Duration::from_millis(2),
+            stop_at: None,
         }
     }
 }
@@ -116,19 +120,28 @@ impl<P: Projection> Projector<P> {
         }
     }
 
-    /// Follows the stream from the stored checkpoint until shutdown, or until
-    /// the consumer ends or fails.
+    /// Follows the stream from the stored checkpoint until shutdown, until
+    /// `stop_at`, or until the consumer ends or fails.
     async fn follow(
         &self,
         shutdown: impl Future<Output = ()> + Clone,
     ) -> Result<Flow, ProjectionError> {
         let name = self.projection.name();
         let stream = self.ledger.namespace().stream_name();
-        let start = checkpoint(&self.pool, name).await?;
-        self.position.send_replace(start);
-        tracing::info!(projector = name, stream = %stream, stream_seq = start, "projector started");
-        let mut commits = self.ledger.read_from(start + 1, None, false).await?;
+        let mut committed = checkpoint(&self.pool, name).await?;
+        self.position.send_replace(committed);
+        tracing::info!(
+            projector = name,
+            stream = %stream,
+            stream_seq = committed,
+            "projector started"
+        );
+        let stop_at = self.config.stop_at.unwrap_or(u64::MAX);
+        let mut commits = self.ledger.read_from(committed + 1, None, false).await?;
         loop {
+            if committed >= stop_at {
+                return Ok(Flow::Stopped);
+            }
             let first = tokio::select! {
                 next = commits.next() => next,
                 () = shutdown.clone() => return Ok(Flow::Stopped),
@@ -136,24 +149,47 @@ impl<P: Projection> Projector<P> {
             let Some(first) = first else {
                 return Ok(Flow::ConsumerEnded);
             };
-            let mut batch = vec![first?];
-            while batch.len() < self.config.max_batch {
+            let first = first?;
+            let mut batch = Vec::new();
+            let mut is_beyond = first.position > stop_at;
+            if !is_beyond {
+                batch.push(first);
+            }
+            while !is_beyond && batch.len() < self.config.max_batch {
                 match tokio::time::timeout(self.config.linger, commits.next()).await {
-                    Ok(Some(commit)) => batch.push(commit?),
+                    Ok(Some(commit)) => {
+                        let commit = commit?;
+                        is_beyond = commit.position > stop_at;
+                        if !is_beyond {
+                            batch.push(commit);
+                        }
+                    }
                     Ok(None) | Err(_) => break,
                 }
             }
             for commit in &mut batch {
                 self.ledger.unseal(commit).await?;
             }
-            self.apply(&stream, batch).await?;
+            // Past `stop_at` everything up to it has been delivered, gaps too.
+            let last = if is_beyond {
+                stop_at
+            } else {
+                batch.last().map_or(committed, |c| c.position)
+            };
+            self.apply(&stream, batch, committed, last).await?;
+            committed = last;
         }
     }
 
-    async fn apply(&self, stream: &str, batch: Vec<StoredCommit>) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        stream: &str,
+        batch: Vec<StoredCommit>,
+        expected: u64,
+        last: u64,
+    ) -> Result<(), ProjectionError> {
         let name = self.projection.name();
-        let first = batch.first().map_or(0, |c| c.position);
-        let last = batch.last().map_or(0, |c| c.position);
+        let first = batch.first().map_or(last, |c| c.position);
         let span = tracing::debug_span!(
             "batch",
             projector = name,
@@ -167,6 +203,13 @@ impl<P: Projection> Projector<P> {
                 .begin()
                 .await
                 .map_err(ProjectionError::database("begin batch"))?;
+            // The checkpoint row is locked for the whole batch, and must still
+            // be where we left it: another instance of this projector, or a
+            // rebuild that swapped tables, may have moved it.
+            let found = lock_checkpoint(&mut tx, name).await?;
+            if found != expected {
+                return Err(ProjectionError::CheckpointMoved { expected, found });
+            }
             self.projection.apply_batch(&mut tx, &batch).await?;
             store_checkpoint(&mut tx, name, stream, last).await?;
             tx.commit()
@@ -179,6 +222,17 @@ impl<P: Projection> Projector<P> {
         .instrument(span)
         .await
     }
+}
+
+async fn lock_checkpoint(tx: &mut PgConnection, projector: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> = sqlx::query_scalar(
+        "select position from projector_checkpoint where projector = $1 for update",
+    )
+    .bind(projector)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ProjectionError::database("lock checkpoint"))?;
+    Ok(position.map_or(0, |p| p as u64))
 }
 
 /// The position a projector has committed (0 if it never ran).

@@ -56,6 +56,8 @@ pub fn unique_names() -> (Namespace, String) {
 /// A test's own namespace and database, removed on drop.
 pub struct Sandbox {
     pub master_key: MasterKey,
+    /// The same key as 64 hex characters in a file, for the real binary.
+    pub master_key_file: std::path::PathBuf,
     pub namespace: Namespace,
     pub database: String,
     pub ledger: Ledger,
@@ -84,13 +86,18 @@ impl Sandbox {
         let client = async_nats::connect(nats_url())
             .await
             .context("connect to NATS")?;
-        let master_key = MasterKey::random();
+        let hex_key: String =
+            uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
+        let master_key_file = std::env::temp_dir().join(format!("ordo-master-{namespace}"));
+        std::fs::write(&master_key_file, &hex_key).context("write master key file")?;
+        let master_key = MasterKey::from_hex(&hex_key)?;
         let mut config = LedgerConfig::new(namespace.clone());
         config.master_key = Some(master_key.clone());
         adjust(&mut config);
         let ledger = Ledger::open(client, config).await?;
         Ok(Self {
             master_key,
+            master_key_file,
             namespace,
             database,
             ledger,
@@ -115,6 +122,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let stream = self.namespace.stream_name();
         let database = self.database.clone();
+        let _ = std::fs::remove_file(&self.master_key_file);
         // Cleanup is async and Drop is not: it runs on a thread and runtime
         // of its own, with connections of its own (the test's runtime is
         // blocked right here, so its NATS client cannot make progress).

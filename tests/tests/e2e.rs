@@ -9,4 +9,5 @@ mod e2e {
     mod orders;
     mod personal;
     mod projector;
+    mod rebuild;
 }

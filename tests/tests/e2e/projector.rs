@@ -107,6 +107,7 @@ fn small_batches() -> ProjectorConfig {
     ProjectorConfig {
         max_batch: 7,
         linger: Duration::from_millis(20),
+        stop_at: None,
     }
 }
 
