@@ -54,6 +54,21 @@ enum Command {
         #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
         master_key_file: Option<std::path::PathBuf>,
     },
+    /// Measure Ordo beside the raw speed of NATS and PostgreSQL, in a
+    /// namespace and database of its own that it removes afterwards.
+    Bench {
+        #[command(flatten)]
+        config: Config,
+        /// A short run (under two minutes on two cores).
+        #[arg(long)]
+        quick: bool,
+        /// A token run that only proves every scenario works (for tests).
+        #[arg(long, hide = true)]
+        tiny: bool,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
     /// Print an order's events and state as of a moment, from the ledger.
     Replay {
         #[command(flatten)]
@@ -137,6 +152,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("the rebuilt copy differs from the live read model")
             }
+        }
+        Command::Bench {
+            config,
+            quick,
+            tiny,
+            json,
+        } => {
+            let size = match (tiny, quick) {
+                (true, _) => crate::bench::Size::tiny(),
+                (false, true) => crate::bench::Size::quick(),
+                (false, false) => crate::bench::Size::full(),
+            };
+            crate::bench::run(&config, size, json).await
         }
         Command::Replay {
             config,

@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: startup wiring; one function per subcommand (`serve`,
 //!   `migrate`), each taking its listener and shutdown signal.
+//! - [`bench`]: `ordo bench`, Ordo's figures beside the raw servers'.
 //! - [`cli`]: the command line of the `ordo` binary.
 //! - [`config`]: typed configuration from `ORDO_*` variables.
 //! - [`audit`]: `ordo verify` and `ordo replay`.
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -140,7 +140,7 @@ pub async fn check<P: Projection + Clone>(
 
 /// Creates `schema` with empty copies of the model's tables and a
 /// checkpoint table, and returns a pool that writes there.
-async fn prepare(
+pub async fn prepare(
     live: &PgPool,
     options: &PgConnectOptions,
     schema: &str,
@@ -168,7 +168,7 @@ async fn prepare(
 }
 
 /// Runs the projection into the scratch copy until it has applied `target`.
-async fn build_until<P: Projection>(
+pub async fn build_until<P: Projection>(
     ledger: &Ledger,
     scratch: &PgPool,
     projection: P,
@@ -272,7 +272,8 @@ async fn compare(
     Ok(differences)
 }
 
-async fn drop_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+/// Drops a scratch schema and everything in it.
+pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     sqlx::query(&format!("drop schema if exists {schema} cascade"))
         .execute(pool)
         .await

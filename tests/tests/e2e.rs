@@ -5,6 +5,7 @@
 mod e2e {
     mod audit;
     mod bad_input;
+    mod bench;
     mod kill;
     mod orders;
     mod personal;

@@ -1,0 +1,69 @@
+//! `ordo bench` runs every baseline and scenario and cleans up after itself.
+//! (A token run: it proves the bench works, it measures nothing.)
+
+use ordo_tests::{nats_url, pg_base_url};
+
+#[tokio::test]
+async fn a_tiny_bench_prints_every_figure_and_leaves_nothing_behind() {
+    let json = std::env::temp_dir().join(format!("ordo-bench-{}.json", uuid::Uuid::new_v4()));
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ordo-e2e"))
+        .args(["bench", "--tiny", "--json"])
+        .arg(&json)
+        .env("ORDO_NATS_URL", nats_url())
+        .env("ORDO_DATABASE_URL", format!("{}/ordo", pg_base_url()))
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let names: Vec<&str> = report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "raw JetStream publish, awaited",
+        "raw JetStream publish, 1024 in flight",
+        "raw JetStream ordered read",
+        "raw PostgreSQL upsert, 1000-row batches",
+        "place orders over HTTP",
+        "projection lag (201 to visible in GET)",
+        "hot aggregate at 10 events of history",
+        "catch-up: projector applies a backlog",
+        "load one order (uncached) from the big stream",
+        "replay: read, verify hash, open, fold",
+        "verify: hashes, links, seals",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+        assert!(stdout.contains(expected));
+    }
+    let place = report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "place orders over HTTP")
+        .unwrap();
+    assert!(place["ratio"].as_f64().unwrap() > 0.0);
+    let pool = sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url()))
+        .await
+        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from pg_database where datname like 'ordo_bench_%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the bench database was not removed");
+}
