@@ -173,6 +173,28 @@ async fn an_erased_customer_reads_as_erased_everywhere_and_the_ledger_still_veri
         .get(&format!("/v1/orders/{ada_id}/events"), Some("auditor"))
         .await;
     assert_eq!(events.body.as_array().unwrap().len(), 2);
+    let history = app
+        .get(&format!("/v1/orders/{ada_id}/history"), Some("auditor"))
+        .await;
+    assert_eq!(
+        history.body["state"]["shipping_address"]["name"],
+        "[erased]"
+    );
+    assert_eq!(
+        history.body["events"][0]["data"]["shipping_address"],
+        "[erased]"
+    );
+    let grace_history = app
+        .get(&format!("/v1/orders/{grace_id}/history"), Some("auditor"))
+        .await;
+    assert_eq!(
+        grace_history.body["events"][0]["data"]["shipping_address"]["name"],
+        SECRETS[3]
+    );
+    let report = ordo_ledger::verify(&app.sandbox.ledger, 1, None, |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
 
     // A full rebuild from position 0 gives the very same read model.
     let rebuilt = app.sandbox.scratch_database("rebuild").await.unwrap();
@@ -228,6 +250,27 @@ async fn erasing_twice_answers_200_and_appends_nothing_and_unknown_customers_are
     assert_eq!(app.message_count().await, count);
     assert_eq!(unknown.status, 404);
     assert_eq!(by_channel.status, 403);
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_tokens_file() {
+    let sandbox = Sandbox::create().await.unwrap();
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ordo-e2e"))
+        .arg("serve")
+        .env("ORDO_NAMESPACE", sandbox.namespace.as_str())
+        .env("ORDO_MASTER_KEY_FILE", &sandbox.master_key_file)
+        .env_remove("ORDO_TOKENS_FILE")
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ORDO_TOKENS_FILE") && stderr.contains("--dev"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
