@@ -57,19 +57,26 @@ impl StoredCommit {
                 seal,
             });
         }
-        let raw: CommitPayload<Vec<Value>> = serde_json::from_slice(payload)
-            .map_err(|e| corrupt(format!("payload is not a commit: {e}")))?;
-        if raw.events.is_empty() {
-            return Err(corrupt("commit holds no events".to_owned()));
-        }
-        let mut envelopes = Vec::with_capacity(raw.events.len());
-        for value in raw.events {
-            if verify {
+        let envelopes = if verify {
+            // The hash is computed over the stored JSON, so read it as a value
+            // first and our types second.
+            let raw: CommitPayload<Vec<Value>> = serde_json::from_slice(payload)
+                .map_err(|e| corrupt(format!("payload is not a commit: {e}")))?;
+            let mut envelopes = Vec::with_capacity(raw.events.len());
+            for value in raw.events {
                 verify_hash(&value).map_err(corrupt)?;
+                let envelope: Envelope = serde_json::from_value(value)
+                    .map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
+                envelopes.push(envelope);
             }
-            let envelope: Envelope = serde_json::from_value(value)
-                .map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
-            envelopes.push(envelope);
+            envelopes
+        } else {
+            let raw: CommitPayload<Vec<Envelope>> = serde_json::from_slice(payload)
+                .map_err(|e| corrupt(format!("payload is not a commit: {e}")))?;
+            raw.events
+        };
+        if envelopes.is_empty() {
+            return Err(corrupt("commit holds no events".to_owned()));
         }
         Ok(Self {
             position,

@@ -245,7 +245,16 @@ impl KeyRing {
         let secret = rand::random::<[u8; 32]>();
         let stored = self.wrap_key(subject, &key_id, &secret)?;
         match self.kv.create(subject, stored.into()).await {
-            Ok(_) => {}
+            Ok(_) => {
+                // Ours is the key now: keep it without reading it back.
+                let key = Arc::new(DataKey {
+                    key_id,
+                    cipher: XChaCha20Poly1305::new(&Key::from(secret)),
+                });
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                cache.insert(subject.to_owned(), key.clone());
+                return Ok(key);
+            }
             // Another command made one first: use theirs.
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
             Err(e) => {
