@@ -87,6 +87,11 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// The event's payload.
+    pub fn data(&self) -> &Value {
+        &self.data
+    }
+
     /// Computes and sets `hash` from every other member.
     pub fn seal(mut self) -> Result<Self, serde_json::Error> {
         let value = serde_json::to_value(&self)?;

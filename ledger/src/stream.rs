@@ -1,6 +1,7 @@
 //! The [`Ledger`] handle on the namespace's JetStream stream.
 
 use crate::commit::StoredCommit;
+use crate::envelope::Envelope;
 use crate::personal::{KeyRing, MasterKey};
 use crate::seal::{Seal, SealPayload};
 use crate::{LedgerError, Namespace};
@@ -179,6 +180,22 @@ impl Ledger {
                 stream: self.inner.namespace.stream_name(),
                 reason: "personal data needs a master key (ORDO_MASTER_KEY_FILE)".to_owned(),
             })
+    }
+
+    /// Opens the sealed personal values of a batch of commits, fetching the
+    /// keys they need concurrently first.
+    pub async fn unseal_all(&self, commits: &mut [StoredCommit]) -> Result<(), LedgerError> {
+        if let Some(keys) = self.inner.keys.as_deref() {
+            let mut values: Vec<&serde_json::Value> = Vec::new();
+            for commit in commits.iter() {
+                values.extend(commit.envelopes.iter().map(Envelope::data));
+            }
+            keys.prefetch(&values).await?;
+        }
+        for commit in commits {
+            self.unseal(commit).await?;
+        }
+        Ok(())
     }
 
     /// Opens the sealed personal values of a commit that was read: each

@@ -167,9 +167,7 @@ impl<P: Projection> Projector<P> {
                     Ok(None) | Err(_) => break,
                 }
             }
-            for commit in &mut batch {
-                self.ledger.unseal(commit).await?;
-            }
+            self.ledger.unseal_all(&mut batch).await?;
             // Past `stop_at` everything up to it has been delivered, gaps too.
             let last = if is_beyond {
                 stop_at
