@@ -159,6 +159,22 @@ pub struct CommandContext {
     pub expected_version: Option<u64>,
 }
 
+impl CommandContext {
+    /// A context for `actor` at `now`, with a fresh correlation id and no
+    /// idempotency key or expected version.
+    pub fn new(actor: Actor, now: OffsetDateTime) -> Self {
+        Self {
+            actor,
+            now,
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            idempotency_key: None,
+            request_digest: None,
+            expected_version: None,
+        }
+    }
+}
+
 /// A command's successful outcome.
 #[derive(Debug, Clone)]
 pub enum Executed<A: Aggregate> {

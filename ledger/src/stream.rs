@@ -432,6 +432,34 @@ impl Ledger {
         &self,
         start: u64,
     ) -> Result<BoxStream<'static, Result<RawMessage, LedgerError>>, LedgerError> {
+        self.ordered_read(start, self.inner.namespace.all_subjects())
+            .await
+    }
+
+    /// Every commit from position `start` on (inclusive), oldest first, and
+    /// then new ones as they arrive. `filter` narrows the subjects (default:
+    /// the whole namespace). Hashes are verified when `verify` is set.
+    pub async fn read_from(
+        &self,
+        start: u64,
+        filter: Option<String>,
+        verify: bool,
+    ) -> Result<BoxStream<'static, Result<StoredCommit, LedgerError>>, LedgerError> {
+        let filter = filter.unwrap_or_else(|| self.inner.namespace.all_subjects());
+        let messages = self.ordered_read(start, filter).await?;
+        let commits = messages.map(move |message| {
+            let message = message?;
+            StoredCommit::parse(&message.subject, message.position, &message.payload, verify)
+        });
+        Ok(commits.boxed())
+    }
+
+    /// An ordered consumer over `filter` from `start`, as raw messages.
+    async fn ordered_read(
+        &self,
+        start: u64,
+        filter: String,
+    ) -> Result<BoxStream<'static, Result<RawMessage, LedgerError>>, LedgerError> {
         let deliver_policy = if start <= 1 {
             consumer::DeliverPolicy::All
         } else {
@@ -439,12 +467,12 @@ impl Ledger {
                 start_sequence: start,
             }
         };
+        let operation = format!("read {filter} from {start}");
         let config = consumer::pull::OrderedConfig {
-            filter_subject: self.inner.namespace.all_subjects(),
+            filter_subject: filter,
             deliver_policy,
             ..Default::default()
         };
-        let operation = format!("read raw from {start}");
         let consumer = self
             .inner
             .stream
@@ -457,62 +485,18 @@ impl Ledger {
             .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
         let raw = messages.map(move |message| {
             let message = message.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
-            let position = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let position = message.info().map_err(|e| LedgerError::Corrupt {
+                subject: message.subject.to_string(),
+                stream_seq: 0,
+                reason: format!("message without stream metadata: {e}"),
+            })?;
             Ok(RawMessage {
                 subject: message.subject.to_string(),
-                position,
+                position: position.stream_sequence,
                 payload: message.payload.clone(),
             })
         });
         Ok(raw.boxed())
-    }
-
-    /// Every commit from position `start` on (inclusive), oldest first, and
-    /// then new ones as they arrive. `filter` narrows the subjects (default:
-    /// the whole namespace). Hashes are verified when `verify` is set.
-    pub async fn read_from(
-        &self,
-        start: u64,
-        filter: Option<String>,
-        verify: bool,
-    ) -> Result<BoxStream<'static, Result<StoredCommit, LedgerError>>, LedgerError> {
-        let filter_subject = filter.unwrap_or_else(|| self.inner.namespace.all_subjects());
-        let deliver_policy = if start <= 1 {
-            consumer::DeliverPolicy::All
-        } else {
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: start,
-            }
-        };
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: filter_subject.clone(),
-            deliver_policy,
-            ..Default::default()
-        };
-        let operation = format!("read {filter_subject} from {start}");
-        let consumer = self
-            .inner
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
-        let commits = messages.map(move |message| {
-            let message = message.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
-            let position = message
-                .info()
-                .map_err(|e| LedgerError::Corrupt {
-                    subject: message.subject.to_string(),
-                    stream_seq: 0,
-                    reason: format!("message without stream metadata: {e}"),
-                })?
-                .stream_sequence;
-            StoredCommit::parse(message.subject.as_str(), position, &message.payload, verify)
-        });
-        Ok(commits.boxed())
     }
 
     /// Deletes the whole stream. For tests and `bench`, which own their

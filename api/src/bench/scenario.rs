@@ -20,18 +20,11 @@ use std::time::{Duration, Instant};
 const RAW_LEDGER_READ: &str = "raw JetStream read of the ledger stream";
 
 fn context() -> CommandContext {
-    CommandContext {
-        actor: Actor {
-            kind: ActorKind::Channel,
-            id: "bench".into(),
-        },
-        now: time::OffsetDateTime::now_utc(),
-        correlation_id: uuid::Uuid::now_v7(),
-        causation_id: None,
-        idempotency_key: None,
-        request_digest: None,
-        expected_version: None,
-    }
+    let actor = Actor {
+        kind: ActorKind::Channel,
+        id: "bench".into(),
+    };
+    CommandContext::new(actor, time::OffsetDateTime::now_utc())
 }
 
 /// A realistic order body: 2 to 5 lines.

@@ -71,18 +71,11 @@ async fn history_as_of_each_event_gives_the_state_right_after_it() {
 }
 
 fn context() -> CommandContext {
-    CommandContext {
-        actor: Actor {
-            kind: ActorKind::Channel,
-            id: "test".into(),
-        },
-        now: time::OffsetDateTime::now_utc(),
-        correlation_id: uuid::Uuid::now_v7(),
-        causation_id: None,
-        idempotency_key: None,
-        request_digest: None,
-        expected_version: None,
-    }
+    let actor = Actor {
+        kind: ActorKind::Channel,
+        id: "test".into(),
+    };
+    CommandContext::new(actor, time::OffsetDateTime::now_utc())
 }
 
 fn place(id: &str) -> OrderCommand {

@@ -37,18 +37,11 @@ async fn caught_up(app: &TestApp) {
 }
 
 fn context() -> CommandContext {
-    CommandContext {
-        actor: Actor {
-            kind: ActorKind::Channel,
-            id: "load".into(),
-        },
-        now: time::OffsetDateTime::now_utc(),
-        correlation_id: uuid::Uuid::now_v7(),
-        causation_id: None,
-        idempotency_key: None,
-        request_digest: None,
-        expected_version: None,
-    }
+    let actor = Actor {
+        kind: ActorKind::Channel,
+        id: "load".into(),
+    };
+    CommandContext::new(actor, time::OffsetDateTime::now_utc())
 }
 
 /// Appends `per_order - 1` line changes to each order, from 32 tasks.
