@@ -85,6 +85,9 @@ pub struct Bench {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: String,
+    /// Where the bench ran (both removed at the end).
+    pub namespace: String,
+    pub database: String,
     pub figures: Vec<Figure>,
 }
 
@@ -96,6 +99,8 @@ pub async fn run(base: &Config, size: Size, json: Option<PathBuf>) -> anyhow::Re
     let figures = result?;
     let report = Report {
         machine: machine(),
+        namespace: bench.config.namespace.to_string(),
+        database: database_of(&bench.config.database_url).to_owned(),
         figures,
     };
     measure::print_table(&report.figures);
@@ -157,13 +162,7 @@ async fn teardown(bench: &Bench) {
     }
     baseline::delete_stream(bench).await;
     bench.pool.close().await;
-    let database = bench
-        .config
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let database = database_of(&bench.config.database_url).to_owned();
     let admin = bench
         .config
         .database_url
@@ -177,6 +176,10 @@ async fn teardown(bench: &Bench) {
         }
         Err(error) => tracing::warn!(error = %error, "could not drop the bench database"),
     }
+}
+
+fn database_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or_default()
 }
 
 fn machine() -> String {

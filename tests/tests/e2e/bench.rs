@@ -60,10 +60,18 @@ async fn a_tiny_bench_prints_every_figure_and_leaves_nothing_behind() {
     let pool = sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url()))
         .await
         .unwrap();
-    let left: i64 =
-        sqlx::query_scalar("select count(*) from pg_database where datname like 'ordo_bench_%'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(left, 0, "the bench database was not removed");
+    let database = report["database"].as_str().unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from pg_database where datname = $1")
+        .bind(database)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the bench database {database} was not removed");
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = report["namespace"].as_str().unwrap().to_ascii_uppercase();
+    assert!(
+        js.get_stream(&stream).await.is_err(),
+        "the bench stream {stream} was not removed"
+    );
 }
