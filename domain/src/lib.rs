@@ -13,6 +13,7 @@
 //! - [`customer`]: the customer aggregate (erasure records).
 //! - [`order`]: the order aggregate, its commands, events, `decide` and
 //!   `evolve`.
+//! - [`stock`]: stock of one SKU at one location; never oversold.
 //! - [`field`]: the field-level validation errors shared by all parsers.
 
 pub mod address;
@@ -23,6 +24,7 @@ pub mod money;
 pub mod order;
 pub mod personal;
 pub mod quantity;
+pub mod stock;
 
 pub use address::Address;
 pub use customer::{Customer, CustomerEvent};
