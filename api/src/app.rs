@@ -154,9 +154,10 @@ pub fn resolve_master_key(config: &ServeConfig) -> anyhow::Result<MasterKey> {
     }
 }
 
-/// `ordo serve`: the API and the projectors in one process, until
+/// `ordo serve`: the API, the projector and the sealer in one process, until
 /// `shutdown` resolves. Then it stops taking requests, lets in-flight ones
-/// finish, and lets the projector commit its current batch.
+/// finish for up to [`SHUTDOWN_GRACE`], and lets the projector commit its
+/// current batch.
 pub async fn serve(
     config: &ServeConfig,
     tokens: Tokens,
@@ -192,10 +193,22 @@ pub async fn serve(
             .await
             .context("seed demo orders")?;
     }
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serve HTTP")?;
+    // Once shutdown begins, in-flight requests get a bounded time to finish;
+    // a client that keeps its connection open cannot hold the process.
+    let shutdown = shutdown.shared();
+    let server =
+        axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone());
+    let deadline = async {
+        shutdown.await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.context("serve HTTP")?,
+        () = deadline => tracing::warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "requests still open after the grace period, closing them"
+        ),
+    }
     tracing::info!("HTTP server stopped, stopping projector");
 
     // The projector may have ended on its own (logged there); either way we
@@ -215,6 +228,9 @@ pub async fn serve(
     tracing::info!("shut down");
     Ok(())
 }
+
+/// How long in-flight requests may take once shutdown begins.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
