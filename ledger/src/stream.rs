@@ -291,12 +291,21 @@ impl Ledger {
     }
 
     /// The first commit on `subject` at or after stream sequence `from`, if
-    /// any. Served by JetStream's Direct Get, one request per commit.
+    /// any, with hashes verified.
     pub(crate) async fn next_commit(
         &self,
         subject: &str,
         from: u64,
     ) -> Result<Option<StoredCommit>, LedgerError> {
+        let Some(message) = self.next_raw(subject, from).await? else {
+            return Ok(None);
+        };
+        StoredCommit::parse(subject, message.position, &message.payload, true).map(Some)
+    }
+
+    /// The first message on `subject` at or after stream sequence `from`, as
+    /// stored. Served by JetStream's Direct Get, one request per message.
+    async fn next_raw(&self, subject: &str, from: u64) -> Result<Option<RawMessage>, LedgerError> {
         use async_nats::jetstream::stream::DirectGetErrorKind;
         match self
             .inner
@@ -304,9 +313,11 @@ impl Ledger {
             .direct_get_next_for_subject(subject, Some(from))
             .await
         {
-            Ok(message) => {
-                StoredCommit::parse(subject, message.sequence, &message.payload, true).map(Some)
-            }
+            Ok(message) => Ok(Some(RawMessage {
+                subject: subject.to_owned(),
+                position: message.sequence,
+                payload: message.payload,
+            })),
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(LedgerError::unavailable(format!("load {subject}"), e)),
         }
@@ -381,28 +392,12 @@ impl Ledger {
 
     /// Every raw message of one subject, oldest first (Direct Get).
     pub async fn raw_subject(&self, subject: &str) -> Result<Vec<RawMessage>, LedgerError> {
-        use async_nats::jetstream::stream::DirectGetErrorKind;
-        let mut messages = Vec::new();
-        let mut from = 1;
-        loop {
-            match self
-                .inner
-                .stream
-                .direct_get_next_for_subject(subject, Some(from))
-                .await
-            {
-                Ok(message) => {
-                    from = message.sequence + 1;
-                    messages.push(RawMessage {
-                        subject: subject.to_owned(),
-                        position: message.sequence,
-                        payload: message.payload,
-                    });
-                }
-                Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(messages),
-                Err(e) => return Err(LedgerError::unavailable(format!("load {subject}"), e)),
-            }
+        let (mut messages, mut from) = (Vec::new(), 1);
+        while let Some(message) = self.next_raw(subject, from).await? {
+            from = message.position + 1;
+            messages.push(message);
         }
+        Ok(messages)
     }
 
     /// Every raw message of positions `from..=to`.
