@@ -14,16 +14,20 @@
 //! - [`order`]: the order aggregate, its commands, events, `decide` and
 //!   `evolve`.
 //! - [`stock`]: stock of one SKU at one location; never oversold.
+//! - [`location`]: stores and warehouses, as routing sees them.
+//! - [`routing`]: the routing policy and the pure routing decision.
 //! - [`field`]: the field-level validation errors shared by all parsers.
 
 pub mod address;
 pub mod customer;
 pub mod field;
 pub mod id;
+pub mod location;
 pub mod money;
 pub mod order;
 pub mod personal;
 pub mod quantity;
+pub mod routing;
 pub mod stock;
 
 pub use address::Address;
@@ -36,7 +40,9 @@ pub use id::{
 pub use money::{Currency, MinorUnits};
 pub use order::{decide, evolve, Order, OrderCommand, OrderError, OrderEvent, OrderStatus};
 pub use personal::Personal;
+pub use location::{Location, LocationEvent};
 pub use quantity::Quantity;
+pub use stock::{Stock, StockEvent};
 
 /// A point in domain time. It always comes from outside the domain.
 pub type Timestamp = time::OffsetDateTime;

@@ -10,19 +10,22 @@ mod error;
 mod event;
 
 pub use command::{
-    CancelOrder, DeliverShipment, ModifyOrder, OrderCommand, PickOrder, PlaceOrder, ReturnItems,
-    ShipOrder,
+    CancelOrder, DeliverShipment, ModifyOrder, OrderCommand, PickOrder, PlaceOrder,
+    ReleaseRouting, ReturnItems, RouteOrder, ShipOrder,
 };
 pub use decide::{decide, DELIVERY_CLOCK_SKEW, MAX_LINES};
 pub use error::{OrderError, OrderErrorKind};
 pub use event::{
-    ItemLine, OrderCancelled, OrderEvent, OrderLinesChanged, OrderPicked, OrderPlaced, PricedLine,
-    ReturnReceived, ShipmentDelivered, ShipmentDispatched, ShippingAddressChanged,
+    ItemLine, OrderBackordered, OrderCancelled, OrderEvent, OrderLinesChanged, OrderPicked,
+    OrderPlaced, OrderRouted, PricedLine, ReturnReceived, RoutingReleased, ShipmentDelivered,
+    ShipmentDispatched, ShippingAddressChanged,
 };
 
 use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
-use crate::{ReturnId, ShipmentId, Sku, Timestamp};
+use crate::routing::{Allocation, LocationScore};
+use crate::{Quantity, ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where an order stands. Derived from the order's quantities and flags.
@@ -31,7 +34,12 @@ use std::fmt;
 pub enum OrderStatus {
     /// Not placed yet: the state before the first event.
     New,
+    /// Placed, waiting for the routing process.
     Placed,
+    /// Every line is allocated to a location.
+    Routed,
+    /// Some lines wait for stock.
+    Backordered,
     Picked,
     PartiallyShipped,
     Shipped,
@@ -47,6 +55,8 @@ impl OrderStatus {
         match self {
             Self::New => "new",
             Self::Placed => "placed",
+            Self::Routed => "routed",
+            Self::Backordered => "backordered",
             Self::Picked => "picked",
             Self::PartiallyShipped => "partially_shipped",
             Self::Shipped => "shipped",
@@ -104,6 +114,16 @@ pub struct ReturnRecord {
     pub reason: String,
 }
 
+/// A routing decision as the order remembers it, to explain it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingDecision {
+    pub allocations: Vec<Allocation>,
+    pub policy_version: u64,
+    pub plan_score: i64,
+    pub scores: Vec<LocationScore>,
+    pub cause: String,
+}
+
 /// Everything known about an order once it has been placed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlacedOrder {
@@ -120,6 +140,15 @@ pub struct PlacedOrder {
     pub cancellation_reason: Option<String>,
     pub shipments: Vec<Shipment>,
     pub returns: Vec<ReturnRecord>,
+    /// Where the lines are fulfilled: current allocations.
+    #[serde(default)]
+    pub allocations: Vec<Allocation>,
+    /// Lines waiting for stock.
+    #[serde(default)]
+    pub backordered: Vec<ItemLine>,
+    /// Every routing decision, oldest first.
+    #[serde(default)]
+    pub routing: Vec<RoutingDecision>,
 }
 
 impl PlacedOrder {
@@ -141,6 +170,41 @@ impl PlacedOrder {
             .find(|s| &s.shipment_id == shipment_id)
     }
 
+    /// Units of `sku` allocated to `location` and not shipped from there.
+    pub fn allocated_unshipped(&self, location: &LocationId, sku: &Sku) -> u32 {
+        let allocated: u32 = self
+            .allocations
+            .iter()
+            .filter(|a| &a.location_id == location && &a.sku == sku)
+            .map(|a| a.quantity.get())
+            .sum();
+        let shipped: u32 = self
+            .shipments
+            .iter()
+            .filter(|s| &s.location_id == location)
+            .flat_map(|s| &s.lines)
+            .filter(|l| &l.sku == sku)
+            .map(|l| l.quantity.get())
+            .sum();
+        allocated.saturating_sub(shipped)
+    }
+
+    /// Units of each SKU that are neither allocated nor cancelled: what the
+    /// routing process still has to place (backordered units included).
+    pub fn unallocated(&self) -> BTreeMap<Sku, u32> {
+        let mut need: BTreeMap<Sku, u32> = BTreeMap::new();
+        for line in &self.lines {
+            *need.entry(line.sku.clone()).or_insert(0) += line.quantity;
+        }
+        for allocation in &self.allocations {
+            if let Some(units) = need.get_mut(&allocation.sku) {
+                *units = units.saturating_sub(allocation.quantity.get());
+            }
+        }
+        need.retain(|_, units| *units > 0);
+        need
+    }
+
     pub fn status(&self) -> OrderStatus {
         let sum =
             |f: fn(&OrderLine) -> u32| -> u64 { self.lines.iter().map(|l| u64::from(f(l))).sum() };
@@ -151,6 +215,10 @@ impl PlacedOrder {
         } else if shipped == 0 {
             if self.is_picked {
                 OrderStatus::Picked
+            } else if !self.backordered.is_empty() {
+                OrderStatus::Backordered
+            } else if !self.allocations.is_empty() {
+                OrderStatus::Routed
             } else {
                 OrderStatus::Placed
             }
@@ -206,6 +274,9 @@ pub fn evolve(mut order: Order, event: &OrderEvent) -> Order {
             cancellation_reason: None,
             shipments: Vec::new(),
             returns: Vec::new(),
+            allocations: Vec::new(),
+            backordered: Vec::new(),
+            routing: Vec::new(),
         });
         return order;
     }
@@ -255,6 +326,14 @@ fn apply_to_placed(order: &mut PlacedOrder, event: &OrderEvent) {
             });
         }
         OrderEvent::ShipmentDelivered(delivered) => deliver(order, delivered),
+        OrderEvent::OrderRouted(routed) => route(order, routed),
+        OrderEvent::OrderBackordered(backordered) => {
+            order.backordered = backordered.lines.clone();
+        }
+        OrderEvent::RoutingReleased(_) => {
+            order.allocations.clear();
+            order.backordered.clear();
+        }
         OrderEvent::ReturnReceived(received) => {
             for item in &received.lines {
                 if let Some(line) = order.line_mut(&item.sku) {
@@ -268,6 +347,39 @@ fn apply_to_placed(order: &mut PlacedOrder, event: &OrderEvent) {
             });
         }
     }
+}
+
+/// Adds the allocations; units allocated are no longer backordered.
+fn route(order: &mut PlacedOrder, routed: &OrderRouted) {
+    order.allocations.extend(routed.allocations.iter().cloned());
+    order.backordered = backorder_after(&order.backordered, &routed.allocations);
+    order.routing.push(RoutingDecision {
+        allocations: routed.allocations.clone(),
+        policy_version: routed.policy_version,
+        plan_score: routed.plan_score,
+        scores: routed.scores.clone(),
+        cause: routed.cause.clone(),
+    });
+}
+
+/// The backordered lines left once `allocations` are made.
+pub fn backorder_after(backordered: &[ItemLine], allocations: &[Allocation]) -> Vec<ItemLine> {
+    backordered
+        .iter()
+        .filter_map(|line| {
+            let allocated: u32 = allocations
+                .iter()
+                .filter(|a| a.sku == line.sku)
+                .map(|a| a.quantity.get())
+                .sum();
+            let left = line.quantity.get().saturating_sub(allocated);
+            let quantity = Quantity::parse(i64::from(left)).ok()?;
+            Some(ItemLine {
+                sku: line.sku.clone(),
+                quantity,
+            })
+        })
+        .collect()
 }
 
 fn deliver(order: &mut PlacedOrder, delivered: &ShipmentDelivered) {

@@ -2,6 +2,7 @@
 
 use super::event::{ItemLine, PricedLine};
 use crate::{Address, ChannelId, Currency, CustomerId, LocationId, OrderId};
+use crate::routing::RoutingPlan;
 use crate::{ReturnId, ShipmentId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,21 @@ pub struct ReturnItems {
     pub reason: String,
 }
 
+/// Record a routing decision (the routing process's command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteOrder {
+    pub plan: RoutingPlan,
+    pub policy_version: u64,
+    /// The id of the event the routing process reacted to.
+    pub cause: String,
+}
+
+/// Give up the order's allocations so that it is routed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRouting {
+    pub reason: String,
+}
+
 /// Everything a client may ask of an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderCommand {
@@ -66,6 +82,8 @@ pub enum OrderCommand {
     Ship(ShipOrder),
     Deliver(DeliverShipment),
     Return(ReturnItems),
+    Route(RouteOrder),
+    Release(ReleaseRouting),
 }
 
 impl OrderCommand {
@@ -79,6 +97,8 @@ impl OrderCommand {
             Self::Ship(_) => "ship_order",
             Self::Deliver(_) => "deliver_shipment",
             Self::Return(_) => "return_items",
+            Self::Route(_) => "route_order",
+            Self::Release(_) => "release_routing",
         }
     }
 }

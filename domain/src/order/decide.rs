@@ -3,10 +3,10 @@
 
 use super::command::*;
 use super::event::*;
-use super::{Order, OrderError, OrderStatus, PlacedOrder};
+use super::{backorder_after, Order, OrderError, OrderStatus, PlacedOrder};
 use crate::money::MAX_ORDER_TOTAL;
 use crate::{Personal, Sku, Timestamp};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use time::Duration;
 
 /// The most lines one order may have.
@@ -39,6 +39,8 @@ pub fn decide(
         OrderCommand::Ship(ship) => ship_order(placed, ship),
         OrderCommand::Deliver(deliver) => deliver_shipment(placed, deliver, now),
         OrderCommand::Return(items) => return_items(placed, items),
+        OrderCommand::Route(route) => route_order(placed, route),
+        OrderCommand::Release(release) => release_routing(placed, release),
     }
 }
 
@@ -100,13 +102,21 @@ fn check_unique_skus<'a>(skus: impl Iterator<Item = &'a Sku>) -> Result<(), Orde
 
 fn modify_order(order: &PlacedOrder, modify: ModifyOrder) -> Result<Vec<OrderEvent>, OrderError> {
     let status = order.status();
-    if status != OrderStatus::Placed {
+    if !is_before_pick(status) {
         return Err(OrderError::NotModifiable { status });
     }
     let mut events = Vec::new();
     if let Some(lines) = modify.lines {
         check_lines(&lines)?;
         if !same_lines(order, &lines) {
+            // The old routing was for the old lines: give it up first.
+            if !order.allocations.is_empty() || !order.backordered.is_empty() {
+                events.push(OrderEvent::RoutingReleased(RoutingReleased {
+                    allocations: order.allocations.clone(),
+                    backordered: order.backordered.clone(),
+                    reason: "the order's lines changed".to_owned(),
+                }));
+            }
             events.push(OrderEvent::OrderLinesChanged(OrderLinesChanged { lines }));
         }
     }
@@ -129,9 +139,18 @@ fn same_lines(order: &PlacedOrder, lines: &[PricedLine]) -> bool {
         })
 }
 
+/// Placed, routed or backordered: nothing picked or shipped, not cancelled.
+fn is_before_pick(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::Placed | OrderStatus::Routed | OrderStatus::Backordered
+    )
+}
+
 fn pick_order(order: &PlacedOrder, pick: PickOrder) -> Result<Vec<OrderEvent>, OrderError> {
     let status = order.status();
-    if status != OrderStatus::Placed {
+    let is_routed = matches!(status, OrderStatus::Routed | OrderStatus::Backordered);
+    if !is_routed || order.allocations.is_empty() {
         return Err(OrderError::NotPickable { status });
     }
     Ok(vec![OrderEvent::OrderPicked(OrderPicked {
@@ -141,7 +160,7 @@ fn pick_order(order: &PlacedOrder, pick: PickOrder) -> Result<Vec<OrderEvent>, O
 
 fn cancel_order(order: &PlacedOrder, cancel: CancelOrder) -> Result<Vec<OrderEvent>, OrderError> {
     let status = order.status();
-    if !matches!(status, OrderStatus::Placed | OrderStatus::Picked) {
+    if !(is_before_pick(status) || status == OrderStatus::Picked) {
         return Err(OrderError::NotCancellable { status });
     }
     Ok(vec![OrderEvent::OrderCancelled(OrderCancelled {
@@ -153,7 +172,10 @@ fn ship_order(order: &PlacedOrder, ship: ShipOrder) -> Result<Vec<OrderEvent>, O
     let status = order.status();
     if !matches!(
         status,
-        OrderStatus::Placed | OrderStatus::Picked | OrderStatus::PartiallyShipped
+        OrderStatus::Routed
+            | OrderStatus::Backordered
+            | OrderStatus::Picked
+            | OrderStatus::PartiallyShipped
     ) {
         return Err(OrderError::NotShippable { status });
     }
@@ -177,6 +199,15 @@ fn ship_order(order: &PlacedOrder, ship: ShipOrder) -> Result<Vec<OrderEvent>, O
                 sku: item.sku.clone(),
                 index,
                 remaining,
+            });
+        }
+        let allocated = order.allocated_unshipped(&ship.location_id, &item.sku);
+        if item.quantity.get() > allocated {
+            return Err(OrderError::NotAllocatedHere {
+                sku: item.sku.clone(),
+                index,
+                location_id: ship.location_id.clone(),
+                allocated,
             });
         }
     }
@@ -247,3 +278,67 @@ fn return_items(order: &PlacedOrder, items: ReturnItems) -> Result<Vec<OrderEven
 
 #[cfg(test)]
 mod tests;
+
+/// Records a routing decision. The plan must account for exactly what is
+/// unallocated now (allocated or backordered, unit for unit); otherwise the
+/// order changed while the decision was made.
+fn route_order(order: &PlacedOrder, route: RouteOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    let need = order.unallocated();
+    if status == OrderStatus::Cancelled || need.is_empty() {
+        return Err(OrderError::NotRoutable { status });
+    }
+    let mut planned: BTreeMap<&Sku, u32> = BTreeMap::new();
+    let items = route.plan.allocations.iter().map(|a| (&a.sku, a.quantity));
+    let waiting = route.plan.backordered.iter().map(|l| (&l.sku, l.quantity));
+    for (sku, quantity) in items.chain(waiting) {
+        *planned.entry(sku).or_insert(0) += quantity.get();
+    }
+    if planned.len() != need.len() || need.iter().any(|(sku, n)| planned.get(sku) != Some(n)) {
+        return Err(OrderError::RoutingOutdated);
+    }
+
+    let mut events = Vec::new();
+    if !route.plan.allocations.is_empty() {
+        events.push(OrderEvent::OrderRouted(OrderRouted {
+            allocations: route.plan.allocations.clone(),
+            policy_version: route.policy_version,
+            plan_score: route.plan.plan_score,
+            scores: route.plan.scores,
+            cause: route.cause.clone(),
+        }));
+    }
+    let left = backorder_after(&order.backordered, &route.plan.allocations);
+    if sorted(&left) != sorted(&route.plan.backordered) {
+        events.push(OrderEvent::OrderBackordered(OrderBackordered {
+            lines: route.plan.backordered,
+            policy_version: route.policy_version,
+            cause: route.cause,
+        }));
+    }
+    Ok(events)
+}
+
+fn sorted(lines: &[ItemLine]) -> Vec<(&Sku, u32)> {
+    let mut lines: Vec<_> = lines.iter().map(|l| (&l.sku, l.quantity.get())).collect();
+    lines.sort();
+    lines
+}
+
+/// Gives up the routing so the order is routed afresh (an operator's
+/// re-route). Always records the release, even of nothing, because the
+/// routing process reacts to it.
+fn release_routing(
+    order: &PlacedOrder,
+    release: ReleaseRouting,
+) -> Result<Vec<OrderEvent>, OrderError> {
+    let status = order.status();
+    if !is_before_pick(status) {
+        return Err(OrderError::NotReroutable { status });
+    }
+    Ok(vec![OrderEvent::RoutingReleased(RoutingReleased {
+        allocations: order.allocations.clone(),
+        backordered: order.backordered.clone(),
+        reason: release.reason,
+    })])
+}

@@ -1,7 +1,7 @@
 //! The broken rules of the order aggregate.
 
 use super::OrderStatus;
-use crate::{ReturnId, ShipmentId, Sku};
+use crate::{LocationId, ReturnId, ShipmentId, Sku};
 use std::fmt;
 
 /// One variant per rule that a command can break. Each carries what a
@@ -66,6 +66,26 @@ pub enum OrderError {
         index: usize,
         returnable: u32,
     },
+    /// Routing is possible only while something is waiting to be routed
+    /// and the order is not cancelled.
+    NotRoutable {
+        status: OrderStatus,
+    },
+    /// The routing decision was made for other lines than the order has now
+    /// (it changed while the decision was made).
+    RoutingOutdated,
+    /// Routing can be released only before the goods are picked.
+    NotReroutable {
+        status: OrderStatus,
+    },
+    /// A shipment must leave from a location the order is allocated to, and
+    /// carry no more than is allocated there.
+    NotAllocatedHere {
+        sku: Sku,
+        index: usize,
+        location_id: LocationId,
+        allocated: u32,
+    },
 }
 
 /// How a broken rule reads to a client: bad input or a clash with the state.
@@ -114,6 +134,10 @@ impl OrderError {
             Self::DeliveredInFuture => "delivered-in-future",
             Self::DuplicateReturn { .. } => "duplicate-return",
             Self::ReturnsMoreThanDelivered { .. } => "returns-more-than-delivered",
+            Self::NotRoutable { .. } => "order-not-routable",
+            Self::RoutingOutdated => "routing-outdated",
+            Self::NotReroutable { .. } => "order-not-reroutable",
+            Self::NotAllocatedHere { .. } => "not-allocated-here",
         }
     }
 
@@ -127,6 +151,7 @@ impl OrderError {
                 Some(format!("/lines/{index}/sku"))
             }
             Self::ShipsMoreThanOrdered { index, .. }
+            | Self::NotAllocatedHere { index, .. }
             | Self::ReturnsMoreThanDelivered { index, .. } => {
                 Some(format!("/lines/{index}/quantity"))
             }
@@ -147,7 +172,9 @@ impl OrderError {
             | Self::NotModifiable { status }
             | Self::NotCancellable { status }
             | Self::NotPickable { status }
-            | Self::NotShippable { status } => Some(*status),
+            | Self::NotShippable { status }
+            | Self::NotRoutable { status }
+            | Self::NotReroutable { status } => Some(*status),
             _ => None,
         }
     }
@@ -179,7 +206,7 @@ impl fmt::Display for OrderError {
                 )
             }
             Self::NotPickable { status } => {
-                write!(f, "only a placed order can be picked; status is {status}")
+                write!(f, "only a routed order can be picked; status is {status}")
             }
             Self::NotShippable { status } => {
                 write!(f, "the order cannot ship in its current status {status}")
@@ -209,6 +236,26 @@ impl fmt::Display for OrderError {
                     "only {returnable} delivered items of SKU {sku} can be returned"
                 )
             }
+            Self::NotRoutable { status } => {
+                write!(f, "nothing of the order waits for routing; status is {status}")
+            }
+            Self::RoutingOutdated => {
+                f.write_str("the routing decision no longer matches the order's lines")
+            }
+            Self::NotReroutable { status } => write!(
+                f,
+                "routing can be released only until the order is picked; status is {status}"
+            ),
+            Self::NotAllocatedHere {
+                sku,
+                location_id,
+                allocated,
+                ..
+            } => write!(
+                f,
+                "only {allocated} of SKU {sku} are allocated to location {location_id} and \
+                 not shipped yet; an operator must re-route the order first"
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! widened, never narrowed, or old events would stop loading.
 
 use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
+use crate::routing::{Allocation, LocationScore};
 use crate::{Quantity, ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,39 @@ pub struct ReturnReceived {
     pub reason: String,
 }
 
+/// The routing process chose where (part of) the order is fulfilled and
+/// reserved the stock there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRouted {
+    pub allocations: Vec<Allocation>,
+    /// The version of the routing policy that decided.
+    pub policy_version: u64,
+    pub plan_score: i64,
+    /// Every candidate location's score, the excluded ones with the reason.
+    pub scores: Vec<LocationScore>,
+    /// The id of the event the routing process reacted to.
+    pub cause: String,
+}
+
+/// Lines no location can serve now; they are routed when stock arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBackordered {
+    /// Every line still waiting for stock: the complete list.
+    pub lines: Vec<ItemLine>,
+    pub policy_version: u64,
+    pub cause: String,
+}
+
+/// The order's allocations and backorders were given up (the lines changed,
+/// or an operator asked for a new routing); the stock reserved for them is
+/// released and the order is routed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingReleased {
+    pub allocations: Vec<Allocation>,
+    pub backordered: Vec<ItemLine>,
+    pub reason: String,
+}
+
 /// Everything that can happen to an order. The serde form is
 /// `{"type": "<variant>", "data": {...}}`; the type name is stable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +134,9 @@ pub enum OrderEvent {
     ShipmentDispatched(ShipmentDispatched),
     ShipmentDelivered(ShipmentDelivered),
     ReturnReceived(ReturnReceived),
+    OrderRouted(OrderRouted),
+    OrderBackordered(OrderBackordered),
+    RoutingReleased(RoutingReleased),
 }
 
 impl OrderEvent {
@@ -114,6 +151,9 @@ impl OrderEvent {
             Self::ShipmentDispatched(_) => "ShipmentDispatched",
             Self::ShipmentDelivered(_) => "ShipmentDelivered",
             Self::ReturnReceived(_) => "ReturnReceived",
+            Self::OrderRouted(_) => "OrderRouted",
+            Self::OrderBackordered(_) => "OrderBackordered",
+            Self::RoutingReleased(_) => "RoutingReleased",
         }
     }
 

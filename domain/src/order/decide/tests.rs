@@ -4,6 +4,7 @@ use super::*;
 use crate::address::RawAddress;
 use crate::order::evolve;
 use crate::{Address, ChannelId, Currency, CustomerId, FieldErrors, LocationId, OrderId};
+use crate::routing::{Allocation, RoutingPlan};
 use crate::{Quantity, ReturnId, ShipmentId};
 use proptest::prelude::*;
 use time::macros::datetime;
@@ -71,6 +72,39 @@ fn placed() -> OrderEvent {
     .remove(0)
 }
 
+/// Everything allocated to `store-1`, where the tests ship from.
+fn route_all(order: &Order) -> OrderCommand {
+    let unallocated = order
+        .placed
+        .as_ref()
+        .map(PlacedOrder::unallocated)
+        .unwrap_or_default();
+    let allocations = unallocated
+        .into_iter()
+        .map(|(sku, quantity)| Allocation {
+            location_id: LocationId::parse("store-1").unwrap(),
+            sku,
+            quantity: qty(i64::from(quantity)),
+        })
+        .collect();
+    OrderCommand::Route(RouteOrder {
+        plan: RoutingPlan {
+            allocations,
+            backordered: Vec::new(),
+            plan_score: 0,
+            scores: Vec::new(),
+        },
+        policy_version: 0,
+        cause: "test".into(),
+    })
+}
+
+fn routed() -> OrderEvent {
+    decide(&given(&[placed()]), route_all(&given(&[placed()])), NOW)
+        .unwrap()
+        .remove(0)
+}
+
 fn ship(id: &str, items: Vec<ItemLine>) -> OrderCommand {
     OrderCommand::Ship(ShipOrder {
         shipment_id: ShipmentId::parse(id).unwrap(),
@@ -82,7 +116,7 @@ fn ship(id: &str, items: Vec<ItemLine>) -> OrderCommand {
 }
 
 fn shipped(id: &str, items: Vec<ItemLine>) -> OrderEvent {
-    let order = given(&[placed()]);
+    let order = given(&[placed(), routed()]);
     decide(&order, ship(id, items), NOW).unwrap().remove(0)
 }
 
@@ -190,7 +224,7 @@ fn lines_can_change_until_the_order_is_picked() {
     assert!(matches!(events[..], [OrderEvent::OrderLinesChanged(_)]));
 
     let picked = OrderEvent::OrderPicked(OrderPicked { location_id: None });
-    let result = decide(&given(&[placed(), picked]), modify(), NOW);
+    let result = decide(&given(&[placed(), routed(), picked]), modify(), NOW);
     assert_eq!(
         result,
         Err(OrderError::NotModifiable {
@@ -220,7 +254,7 @@ fn repeating_the_current_lines_changes_nothing() {
 
 #[test]
 fn cancelling_a_shipped_order_is_rejected() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 2), item("B", 1)])]);
+    let order = given(&[placed(), routed(), shipped("S1", vec![item("A", 2), item("B", 1)])]);
     assert_eq!(
         decide(&order, cancel(), NOW),
         Err(OrderError::NotCancellable {
@@ -232,7 +266,7 @@ fn cancelling_a_shipped_order_is_rejected() {
 #[test]
 fn cancelling_a_picked_order_is_allowed() {
     let picked = OrderEvent::OrderPicked(OrderPicked { location_id: None });
-    let events = decide(&given(&[placed(), picked]), cancel(), NOW).unwrap();
+    let events = decide(&given(&[placed(), routed(), picked]), cancel(), NOW).unwrap();
     assert_eq!(
         given(&[placed(), events[0].clone()]).status(),
         OrderStatus::Cancelled
@@ -242,19 +276,19 @@ fn cancelling_a_picked_order_is_allowed() {
 #[test]
 fn an_order_can_ship_in_several_parcels() {
     let first = shipped("S1", vec![item("A", 1)]);
-    let order = given(&[placed(), first.clone()]);
+    let order = given(&[placed(), routed(), first.clone()]);
     assert_eq!(order.status(), OrderStatus::PartiallyShipped);
 
     let second = decide(&order, ship("S2", vec![item("A", 1), item("B", 1)]), NOW).unwrap();
     assert_eq!(
-        given(&[placed(), first, second[0].clone()]).status(),
+        given(&[placed(), routed(), first, second[0].clone()]).status(),
         OrderStatus::Shipped
     );
 }
 
 #[test]
 fn shipping_more_than_remains_is_rejected() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 1)])]);
+    let order = given(&[placed(), routed(), shipped("S1", vec![item("A", 1)])]);
     let result = decide(&order, ship("S2", vec![item("A", 2)]), NOW);
     assert_eq!(
         result,
@@ -268,7 +302,7 @@ fn shipping_more_than_remains_is_rejected() {
 
 #[test]
 fn shipping_an_unknown_sku_is_rejected() {
-    let result = decide(&given(&[placed()]), ship("S1", vec![item("Z", 1)]), NOW);
+    let result = decide(&given(&[placed(), routed()]), ship("S1", vec![item("Z", 1)]), NOW);
     assert_eq!(
         result,
         Err(OrderError::UnknownSku {
@@ -280,7 +314,7 @@ fn shipping_an_unknown_sku_is_rejected() {
 
 #[test]
 fn a_shipment_id_is_used_once() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 1)])]);
+    let order = given(&[placed(), routed(), shipped("S1", vec![item("A", 1)])]);
     let result = decide(&order, ship("S1", vec![item("B", 1)]), NOW);
     assert!(matches!(result, Err(OrderError::DuplicateShipment { .. })));
 }
@@ -289,6 +323,7 @@ fn a_shipment_id_is_used_once() {
 fn delivering_a_shipment_twice_is_rejected() {
     let order = given(&[
         placed(),
+        routed(),
         shipped("S1", vec![item("A", 2), item("B", 1)]),
         delivered("S1"),
     ]);
@@ -301,7 +336,7 @@ fn delivering_a_shipment_twice_is_rejected() {
 
 #[test]
 fn a_delivery_in_the_future_is_rejected() {
-    let order = given(&[placed(), shipped("S1", vec![item("A", 2)])]);
+    let order = given(&[placed(), routed(), shipped("S1", vec![item("A", 2)])]);
     let late = OrderCommand::Deliver(DeliverShipment {
         shipment_id: ShipmentId::parse("S1").unwrap(),
         delivered_at: NOW + time::Duration::hours(1),
@@ -316,10 +351,11 @@ fn a_delivery_in_the_future_is_rejected() {
 fn returns_are_limited_to_delivered_items() {
     let order = given(&[
         placed(),
+        routed(),
         shipped("S1", vec![item("A", 2)]),
         delivered("S1"),
         decide(
-            &given(&[placed(), shipped("S1", vec![item("A", 2)])]),
+            &given(&[placed(), routed(), shipped("S1", vec![item("A", 2)])]),
             ship("S2", vec![item("B", 1)]),
             NOW,
         )
@@ -344,6 +380,7 @@ fn returns_are_limited_to_delivered_items() {
 fn returning_everything_marks_the_order_returned() {
     let order = given(&[
         placed(),
+        routed(),
         shipped("S1", vec![item("A", 2), item("B", 1)]),
         delivered("S1"),
     ]);
@@ -354,6 +391,84 @@ fn returning_everything_marks_the_order_returned() {
     )
     .unwrap();
     assert_eq!(evolve(order, &events[0]).status(), OrderStatus::Returned);
+}
+
+#[test]
+fn an_unrouted_order_cannot_ship_and_a_shipment_must_leave_from_its_allocation() {
+    let result = decide(&given(&[placed()]), ship("S1", vec![item("A", 1)]), NOW);
+    assert_eq!(
+        result,
+        Err(OrderError::NotShippable {
+            status: OrderStatus::Placed
+        })
+    );
+    let order = given(&[placed(), routed()]);
+    assert_eq!(order.status(), OrderStatus::Routed);
+    let elsewhere = OrderCommand::Ship(ShipOrder {
+        location_id: LocationId::parse("store-2").unwrap(),
+        ..match ship("S1", vec![item("A", 1)]) {
+            OrderCommand::Ship(ship) => ship,
+            _ => unreachable!(),
+        }
+    });
+    let result = decide(&order, elsewhere, NOW);
+    assert_eq!(
+        result.map_err(|e| e.code()),
+        Err("not-allocated-here"),
+        "a shipment from a location without allocation is refused"
+    );
+}
+
+#[test]
+fn a_partial_routing_backorders_the_rest_until_stock_arrives() {
+    let order = given(&[placed()]);
+    let partial = OrderCommand::Route(RouteOrder {
+        plan: RoutingPlan {
+            allocations: vec![Allocation {
+                location_id: LocationId::parse("store-1").unwrap(),
+                sku: sku("A"),
+                quantity: qty(2),
+            }],
+            backordered: vec![item("B", 1)],
+            plan_score: 5,
+            scores: Vec::new(),
+        },
+        policy_version: 3,
+        cause: "e1".into(),
+    });
+    let events = decide(&order, partial.clone(), NOW).unwrap();
+    assert!(matches!(
+        events[..],
+        [OrderEvent::OrderRouted(_), OrderEvent::OrderBackordered(_)]
+    ));
+    let order = events.iter().fold(order, evolve);
+    assert_eq!(order.status(), OrderStatus::Backordered);
+    assert_eq!(decide(&order, partial, NOW), Err(OrderError::RoutingOutdated));
+
+    let events = decide(&order, route_all(&order), NOW).unwrap();
+    let order = events.iter().fold(order, evolve);
+    assert_eq!(order.status(), OrderStatus::Routed);
+    let placed = order.placed.as_ref().unwrap();
+    assert!(placed.backordered.is_empty());
+    assert_eq!(placed.routing.len(), 2);
+    assert_eq!(placed.routing[0].policy_version, 3);
+}
+
+#[test]
+fn changing_the_lines_of_a_routed_order_releases_its_routing() {
+    let order = given(&[placed(), routed()]);
+    let modify = OrderCommand::Modify(ModifyOrder {
+        lines: Some(vec![line("C", 1, 10)]),
+        shipping_address: None,
+    });
+    let events = decide(&order, modify, NOW).unwrap();
+    let [OrderEvent::RoutingReleased(released), OrderEvent::OrderLinesChanged(_)] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(released.allocations.len(), 2);
+    let order = events.iter().fold(order, evolve);
+    assert_eq!(order.status(), OrderStatus::Placed);
 }
 
 // Property tests: random command sequences against the rules' invariants.
@@ -381,6 +496,8 @@ fn arb_command() -> impl Strategy<Value = OrderCommand> {
             shipping_address: None
         })),
         Just(OrderCommand::Pick(PickOrder { location_id: None })),
+        // Stands for "route everything that waits"; `run_live` fills it in.
+        Just(route_all(&Order::default())),
         Just(cancel()),
         (shipment.clone(), arb_items()).prop_map(|(id, items)| ship(id, items)),
         shipment.prop_map(deliver),
@@ -395,6 +512,10 @@ fn run_live(commands: Vec<OrderCommand>) -> (Order, Vec<OrderEvent>, Vec<u64>) {
     let mut log = Vec::new();
     let mut versions = vec![0];
     for command in commands {
+        let command = match command {
+            OrderCommand::Route(_) => route_all(&order),
+            other => other,
+        };
         if let Ok(events) = decide(&order, command, NOW) {
             for event in events {
                 order = evolve(order, &event);
