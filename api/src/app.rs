@@ -8,14 +8,19 @@ use crate::auth::{Tokens, DEV_TOKENS};
 use crate::config::{Config, ServeConfig};
 use crate::http::{self, AppState};
 use anyhow::{bail, Context as _};
+use futures::future::BoxFuture;
 use futures::FutureExt;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey};
-use ordo_projections::{OrderViews, Projector, ProjectorConfig, Sealer, SealerConfig, MIGRATOR};
+use ordo_projections::{OrderViews, Projection, ProjectionError, Projector, ProjectorConfig};
+use ordo_projections::{Router, Sealer, SealerConfig, StockViews, MIGRATOR};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::future::Future;
+use std::path::Path;
 use std::str::FromStr;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// The connections every subcommand needs.
 pub struct Services {
@@ -140,8 +145,8 @@ pub fn resolve_tokens(config: &ServeConfig) -> anyhow::Result<Tokens> {
 /// The master key: from its file, or with `--dev` the well-known development
 /// key. Anything else refuses to start, because personal data would have no
 /// protection.
-pub fn resolve_master_key(config: &ServeConfig) -> anyhow::Result<MasterKey> {
-    match (&config.master_key_file, config.dev) {
+pub fn resolve_master_key(file: Option<&Path>, dev: bool) -> anyhow::Result<MasterKey> {
+    match (file, dev) {
         (Some(path), _) => MasterKey::load(path).context("load the master key"),
         (None, true) => {
             tracing::warn!("using the development master key: personal data is not protected");
@@ -169,21 +174,19 @@ pub async fn serve(
     let services = connect(&config.common, Some(master_key)).await?;
     migrate(&services.pool).await?;
 
-    let (stop_projector, projector_stopped) = tokio::sync::oneshot::channel::<()>();
-    let projector = Projector::new(
-        OrderViews,
-        services.ledger.clone(),
-        services.pool.clone(),
-        ProjectorConfig::default(),
-    );
-    let projector = tokio::spawn(projector.run(projector_stopped.map(|_| ())));
-    let (stop_sealer, sealer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut background = Background::default();
+    let (ledger, pool) = (&services.ledger, &services.pool);
+    background.project(OrderViews, ledger, pool);
+    background.project(StockViews, ledger, pool);
+    if !config.no_router {
+        background.project(Router::new(ledger.clone()), ledger, pool);
+    }
     let sealer_config = SealerConfig {
         every_events: config.seal_every_events.max(1),
         every: std::time::Duration::from_secs(config.seal_every_seconds.max(1)),
     };
-    let sealer = Sealer::new(services.ledger.clone(), sealer_config);
-    let sealer = tokio::spawn(sealer.run(sealer_stopped.map(|_| ())));
+    let sealer = Sealer::new(ledger.clone(), sealer_config);
+    background.spawn("sealer", |stopped| sealer.run(stopped));
 
     let state = AppState::new(services.ledger, services.pool, tokens, digest_secret);
     let address = listener.local_addr().context("read listen address")?;
@@ -209,24 +212,85 @@ pub async fn serve(
             "requests still open after the grace period, closing them"
         ),
     }
-    tracing::info!("HTTP server stopped, stopping projector");
-
-    // The projector may have ended on its own (logged there); either way we
-    // wait for it so that its current batch commits.
-    let _ = stop_projector.send(());
-    let _ = stop_sealer.send(());
-    match sealer.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(error = %error, "sealer had stopped on a fault"),
-        Err(error) => tracing::error!(error = %error, "sealer task failed"),
-    }
-    match projector.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(error = %error, "projector had stopped on a fault"),
-        Err(error) => tracing::error!(error = %error, "projector task failed"),
-    }
+    tracing::info!("HTTP server stopped, stopping projectors and processes");
+    background.stop().await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// `ordo route`: only the routing process, until `shutdown` resolves, for
+/// deployments that run it apart from the API (`serve --no-router`).
+pub async fn route(
+    config: &Config,
+    master_key: MasterKey,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let services = connect(config, Some(master_key)).await?;
+    migrate(&services.pool).await?;
+    let router = Projector::new(
+        Router::new(services.ledger.clone()),
+        services.ledger,
+        services.pool,
+        ProjectorConfig::default(),
+    );
+    router.run(shutdown).await.context("routing process")
+}
+
+/// A background task: its name, how to stop it, and its outcome.
+type Task = (
+    &'static str,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), ProjectionError>>,
+);
+
+/// The projectors, processes and sealer that run beside the API, each
+/// stopped between batches on shutdown.
+#[derive(Default)]
+struct Background {
+    tasks: Vec<Task>,
+}
+
+impl Background {
+    fn spawn<F, R>(&mut self, name: &'static str, run: R)
+    where
+        R: FnOnce(BoxFuture<'static, ()>) -> F,
+        F: Future<Output = Result<(), ProjectionError>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(stopped.map(|_| ()).boxed()));
+        self.tasks.push((name, stop, task));
+    }
+
+    fn project<P: Projection>(&mut self, projection: P, ledger: &Ledger, pool: &PgPool) {
+        let name = projection.name();
+        let projector = Projector::new(
+            projection,
+            ledger.clone(),
+            pool.clone(),
+            ProjectorConfig::default(),
+        );
+        self.spawn(name, |stopped| projector.run(stopped));
+    }
+
+    /// Stops every task and waits for it, so that current batches commit. A
+    /// task may have ended on its own already (it logged why).
+    async fn stop(self) {
+        let mut waiting = Vec::new();
+        for (name, stop, task) in self.tasks {
+            // A task that ended on its own has dropped its receiver.
+            let _ = stop.send(());
+            waiting.push((name, task));
+        }
+        for (name, task) in waiting {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(task = name, error = %error, "had stopped on a fault")
+                }
+                Err(error) => tracing::error!(task = name, error = %error, "task failed"),
+            }
+        }
+    }
 }
 
 /// How long in-flight requests may take once shutdown begins.

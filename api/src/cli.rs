@@ -23,6 +23,17 @@ struct Cli {
 enum Command {
     /// Run the HTTP API and the projectors.
     Serve(ServeConfig),
+    /// Run only the routing process (beside `serve --no-router`).
+    Route {
+        #[command(flatten)]
+        config: Config,
+        /// The master key, to read destinations for distance scoring.
+        #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+        /// Use the well-known development key when no file is given.
+        #[arg(long)]
+        dev: bool,
+    },
     /// Apply the read-model migrations and exit.
     Migrate(Config),
     /// Recompute every hash, link and seal; exit 1 when anything is broken.
@@ -99,7 +110,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             let tokens = app::resolve_tokens(&config)?;
-            let master_key = app::resolve_master_key(&config)?;
+            let master_key =
+                app::resolve_master_key(config.master_key_file.as_deref(), config.dev)?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("listen on {}", config.listen))?;
@@ -186,6 +198,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|path| ordo_ledger::MasterKey::load(&path).context("load the master key"))
                 .transpose()?;
             audit::replay(&config, master_key, &order, as_of, format).await
+        }
+        Command::Route {
+            config,
+            master_key_file,
+            dev,
+        } => {
+            let master_key = app::resolve_master_key(master_key_file.as_deref(), dev)?;
+            app::route(&config, master_key, app::shutdown_signal()).await
         }
         Command::Migrate(config) => {
             let services = app::connect(&config, None).await?;

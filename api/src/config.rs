@@ -56,6 +56,9 @@ pub struct ServeConfig {
     /// Place a few demo orders after start (idempotent across restarts).
     #[arg(long)]
     pub demo: bool,
+    /// Do not run the routing process here (run `ordo route` elsewhere).
+    #[arg(long, env = "ORDO_NO_ROUTER")]
+    pub no_router: bool,
 }
 
 fn parse_namespace(raw: &str) -> Result<Namespace, String> {

@@ -57,6 +57,7 @@ async fn run(
         idempotency_key: Some(format!("demo/{order_id}/{step}")),
         request_digest: Some(step.to_owned()),
         expected_version: None,
+        step: None,
     };
     let executed = orders
         .execute(order_id.as_str(), &context, |order| {

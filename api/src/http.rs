@@ -8,24 +8,29 @@ pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod locations;
 pub mod openapi;
 pub mod orders;
+pub mod stock;
 pub mod tracking;
 
 pub use error::ApiError;
 
-use crate::auth::Tokens;
+use crate::auth::{Caller, Tokens};
 use axum::extract::Request;
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use ordo_domain::{Customer, Order};
-use ordo_ledger::{Ledger, Repository};
+use extract::CommandHeaders;
+use ordo_domain::routing::RoutingPolicyState;
+use ordo_domain::{Customer, Location, Order, Stock};
+use ordo_ledger::{CommandContext, Ledger, Repository};
 use sqlx::PgPool;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -42,6 +47,9 @@ pub struct AppInner {
     pub pool: PgPool,
     pub tokens: Tokens,
     pub customers: Repository<Customer>,
+    pub locations: Repository<Location>,
+    pub stock: Repository<Stock>,
+    pub policy: Repository<RoutingPolicyState>,
     /// Keys request digests, so a stored digest reveals nothing about the
     /// (personal) content of a request.
     pub digest_secret: [u8; 32],
@@ -49,27 +57,37 @@ pub struct AppInner {
 
 impl AppState {
     pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens, digest_secret: [u8; 32]) -> Self {
-        let orders = Repository::new(ledger.clone());
-        let customers = Repository::new(ledger.clone());
         Self(Arc::new(AppInner {
+            orders: Repository::new(ledger.clone()),
+            customers: Repository::new(ledger.clone()),
+            locations: Repository::new(ledger.clone()),
+            stock: Repository::new(ledger.clone()),
+            policy: Repository::new(ledger.clone()),
             ledger,
-            orders,
             pool,
             tokens,
-            customers,
             digest_secret,
         }))
     }
 
     /// Waits until the order read models have applied `position`.
     pub async fn wait_for(&self, position: Option<u64>) -> Result<(), ApiError> {
+        self.wait_for_model(ordo_projections::ORDER_VIEWS, position)
+            .await
+    }
+
+    /// Waits until the read model kept by `projector` has applied `position`.
+    pub async fn wait_for_model(
+        &self,
+        projector: &str,
+        position: Option<u64>,
+    ) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
-        let pool = &self.pool;
         let reached = ordo_projections::wait_for_position(
-            pool,
-            ordo_projections::ORDER_VIEWS,
+            &self.pool,
+            projector,
             position,
             MAX_CONSISTENCY_WAIT,
         )
@@ -80,6 +98,24 @@ impl AppState {
             Err(ApiError::NotYetProjected { position })
         }
     }
+}
+
+/// The context of a command `caller` sends: its idempotency key scoped by
+/// caller (two channels may pick the same key), the request's digest and
+/// the `If-Match` version.
+pub(crate) fn command_context(
+    caller: &Caller,
+    headers: &CommandHeaders,
+    digest: Option<String>,
+) -> CommandContext {
+    let mut context = CommandContext::new(caller.actor(), OffsetDateTime::now_utc());
+    context.idempotency_key = headers
+        .idempotency_key
+        .as_ref()
+        .map(|key| format!("{}/{key}", caller.id));
+    context.request_digest = digest;
+    context.expected_version = headers.if_match;
+    context
 }
 
 impl Deref for AppState {
@@ -96,6 +132,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(orders::router())
         .merge(customers::router())
+        .merge(locations::router())
+        .merge(stock::router())
         .merge(audit::router())
         .merge(tracking::router())
         .merge(health::router())

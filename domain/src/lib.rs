@@ -37,10 +37,10 @@ pub use id::{
     ChannelId, CustomerId, Identifier, IdentifierError, LocationId, OrderId, ReturnId, ShipmentId,
     Sku,
 };
+pub use location::{Location, LocationEvent};
 pub use money::{Currency, MinorUnits};
 pub use order::{decide, evolve, Order, OrderCommand, OrderError, OrderEvent, OrderStatus};
 pub use personal::Personal;
-pub use location::{Location, LocationEvent};
 pub use quantity::Quantity;
 pub use stock::{Stock, StockEvent};
 

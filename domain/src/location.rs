@@ -24,12 +24,30 @@ pub enum LocationKind {
     Store,
 }
 
+impl LocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warehouse => "warehouse",
+            Self::Store => "store",
+        }
+    }
+}
+
 /// Whether the routing process may send orders to a location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LocationStatus {
     Active,
     Paused,
+}
+
+impl LocationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+        }
+    }
 }
 
 /// A day of the week, as a location's opening days name it.
@@ -50,6 +68,8 @@ pub enum Weekday {
 pub struct TimeOfDay(u16);
 
 impl TimeOfDay {
+    pub const MIDNIGHT: TimeOfDay = TimeOfDay(0);
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let invalid = || format!("must be a time \"HH:MM\" between 00:00 and 23:59, got {raw:?}");
         let (hours, minutes) = raw.split_once(':').ok_or_else(invalid)?;
@@ -117,7 +137,10 @@ impl LocationProfile {
     pub fn validate(&self, errors: &mut FieldErrors) {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push("/name", "must be 1 to 200 characters without control characters");
+            errors.push(
+                "/name",
+                "must be 1 to 200 characters without control characters",
+            );
         }
         let Coordinates {
             latitude,

@@ -10,8 +10,8 @@ mod error;
 mod event;
 
 pub use command::{
-    CancelOrder, DeliverShipment, ModifyOrder, OrderCommand, PickOrder, PlaceOrder,
-    ReleaseRouting, ReturnItems, RouteOrder, ShipOrder,
+    CancelOrder, DeliverShipment, ModifyOrder, OrderCommand, PickOrder, PlaceOrder, ReleaseRouting,
+    ReturnItems, RouteOrder, ShipOrder,
 };
 pub use decide::{decide, DELIVERY_CLOCK_SKEW, MAX_LINES};
 pub use error::{OrderError, OrderErrorKind};
@@ -21,8 +21,8 @@ pub use event::{
     ShipmentDispatched, ShippingAddressChanged,
 };
 
-use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::routing::{Allocation, LocationScore};
+use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::{Quantity, ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -109,7 +109,10 @@ pub fn set_policy(
     vec![RoutingPolicyEvent::RoutingPolicySet { policy, reason }]
 }
 
-pub fn evolve_policy(mut state: RoutingPolicyState, event: &RoutingPolicyEvent) -> RoutingPolicyState {
+pub fn evolve_policy(
+    mut state: RoutingPolicyState,
+    event: &RoutingPolicyEvent,
+) -> RoutingPolicyState {
     state.version += 1;
     let RoutingPolicyEvent::RoutingPolicySet { policy, reason } = event;
     state.policy = policy.clone();

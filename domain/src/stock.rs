@@ -6,8 +6,9 @@
 //! never goes below zero, so a reservation that does not fit is refused
 //! rather than oversold (DESIGN.md, "Routing").
 //!
-//! Limitation: this aggregate is the domain step of the routing issue; no
-//! endpoint or process uses it yet (README, "Limitations").
+//! Reservations are set as a total per order (`Reserve { total }`), not
+//! added, so that the routing process can repeat a step after a crash
+//! without reserving twice.
 
 use crate::{OrderId, Quantity};
 use serde::{Deserialize, Serialize};
@@ -48,22 +49,14 @@ pub enum StockCommand {
         incoming_id: Option<String>,
     },
     /// A stock take: the absolute count, with why.
-    Count {
-        counted: u32,
-        reason: String,
-    },
+    Count { counted: u32, reason: String },
     /// A relative correction (damage, found goods), with why.
-    Correct {
-        delta: i64,
-        reason: String,
-    },
-    Reserve {
-        order_id: OrderId,
-        quantity: Quantity,
-    },
-    Release {
-        order_id: OrderId,
-    },
+    Correct { delta: i64, reason: String },
+    /// Sets the order's reservation here to `total` units: more reserves
+    /// the difference, fewer releases it, the same changes nothing.
+    Reserve { order_id: OrderId, total: u32 },
+    /// Releases whatever the order holds here (nothing if it holds nothing).
+    Release { order_id: OrderId },
     /// A shipment left: the order's reserved units leave the building.
     Consume {
         order_id: OrderId,
@@ -91,10 +84,12 @@ pub enum StockEvent {
         delta: i64,
         reason: String,
     },
+    /// `quantity` more units are promised to the order.
     StockReserved {
         order_id: OrderId,
         quantity: Quantity,
     },
+    /// `quantity` of the order's units are free again.
     ReservationReleased {
         order_id: OrderId,
         quantity: u32,
@@ -115,9 +110,6 @@ pub enum StockError {
     /// Fewer units are available than the reservation asks for.
     InsufficientStock {
         available: i64,
-    },
-    AlreadyReserved {
-        order_id: OrderId,
     },
     NoReservation {
         order_id: OrderId,
@@ -145,9 +137,6 @@ impl fmt::Display for StockError {
         match self {
             Self::InsufficientStock { available } => {
                 write!(f, "only {available} units are available")
-            }
-            Self::AlreadyReserved { order_id } => {
-                write!(f, "order {order_id} holds a reservation here already")
             }
             Self::NoReservation { order_id } => {
                 write!(f, "order {order_id} has no reservation here")
@@ -217,24 +206,8 @@ pub fn decide_stock(stock: &Stock, command: StockCommand) -> Result<Vec<StockEve
                 }
                 StockEvent::StockCorrected { delta, reason }
             }
-            StockCommand::Reserve { order_id, quantity } => {
-                if stock.reservations.contains_key(&order_id) {
-                    return Err(StockError::AlreadyReserved { order_id });
-                }
-                if i64::from(quantity.get()) > stock.available() {
-                    return Err(StockError::InsufficientStock {
-                        available: stock.available(),
-                    });
-                }
-                StockEvent::StockReserved { order_id, quantity }
-            }
-            StockCommand::Release { order_id } => match stock.reservations.get(&order_id) {
-                Some(quantity) => StockEvent::ReservationReleased {
-                    quantity: *quantity,
-                    order_id,
-                },
-                None => return Err(StockError::NoReservation { order_id }),
-            },
+            StockCommand::Reserve { order_id, total } => return reserve(stock, order_id, total),
+            StockCommand::Release { order_id } => return reserve(stock, order_id, 0),
             StockCommand::Consume { order_id, quantity } => {
                 let reserved = *stock.reservations.get(&order_id).ok_or_else(|| {
                     StockError::NoReservation {
@@ -262,6 +235,35 @@ pub fn decide_stock(stock: &Stock, command: StockCommand) -> Result<Vec<StockEve
     Ok(vec![event])
 }
 
+fn reserve(stock: &Stock, order_id: OrderId, total: u32) -> Result<Vec<StockEvent>, StockError> {
+    let held = stock.reservations.get(&order_id).copied().unwrap_or(0);
+    if total < held {
+        return Ok(vec![StockEvent::ReservationReleased {
+            order_id,
+            quantity: held - total,
+        }]);
+    }
+    let Ok(more) = Quantity::parse(i64::from(total - held)) else {
+        // Nothing more to reserve (or more than one reservation may hold,
+        // which the quantity check below would refuse anyway).
+        if total == held {
+            return Ok(Vec::new());
+        }
+        return Err(StockError::InsufficientStock {
+            available: stock.available(),
+        });
+    };
+    if i64::from(more.get()) > stock.available() {
+        return Err(StockError::InsufficientStock {
+            available: stock.available(),
+        });
+    }
+    Ok(vec![StockEvent::StockReserved {
+        order_id,
+        quantity: more,
+    }])
+}
+
 /// Applies one stock event.
 pub fn evolve_stock(mut stock: Stock, event: &StockEvent) -> Stock {
     stock.version += 1;
@@ -278,10 +280,15 @@ pub fn evolve_stock(mut stock: Stock, event: &StockEvent) -> Stock {
         StockEvent::StockCounted { counted, .. } => stock.on_hand = i64::from(*counted),
         StockEvent::StockCorrected { delta, .. } => stock.on_hand += delta,
         StockEvent::StockReserved { order_id, quantity } => {
-            stock.reservations.insert(order_id.clone(), quantity.get());
+            *stock.reservations.entry(order_id.clone()).or_insert(0) += quantity.get();
         }
-        StockEvent::ReservationReleased { order_id, .. } => {
-            stock.reservations.remove(order_id);
+        StockEvent::ReservationReleased { order_id, quantity } => {
+            if let Some(reserved) = stock.reservations.get_mut(order_id) {
+                *reserved = reserved.saturating_sub(*quantity);
+                if *reserved == 0 {
+                    stock.reservations.remove(order_id);
+                }
+            }
         }
         StockEvent::StockConsumed { order_id, quantity } => {
             stock.on_hand -= i64::from(quantity.get());

@@ -157,6 +157,11 @@ pub struct CommandContext {
     pub request_digest: Option<String>,
     /// `If-Match`: the version the caller saw.
     pub expected_version: Option<u64>,
+    /// For a process reacting to the event `causation_id`: which step this
+    /// is. Without an idempotency key, the message id is derived from the
+    /// cause, the step and the aggregate's position the decision saw, so a
+    /// step repeated against the same state is dropped by JetStream.
+    pub step: Option<String>,
 }
 
 impl CommandContext {
@@ -171,6 +176,16 @@ impl CommandContext {
             idempotency_key: None,
             request_digest: None,
             expected_version: None,
+            step: None,
+        }
+    }
+
+    /// A process's step in reaction to the event `cause`.
+    pub fn for_step(actor: Actor, now: OffsetDateTime, cause: Uuid, step: String) -> Self {
+        Self {
+            causation_id: Some(cause),
+            step: Some(step),
+            ..Self::new(actor, now)
         }
     }
 }
@@ -319,7 +334,7 @@ impl<A: Aggregate> Repository<A> {
                 build_commit::<A>(id, &loaded, &events, context, sealing.as_ref())?;
             let payload = serde_json::to_vec(&CommitPayload { events: &stored })
                 .map_err(|e| serialize_error(&subject, e))?;
-            let msg_id = message_id(&subject, context, &envelopes);
+            let msg_id = message_id(&subject, context, loaded.last_position, &envelopes);
             match self
                 .ledger
                 .append(&subject, loaded.last_position, &msg_id, payload.into())
@@ -504,14 +519,25 @@ fn split_tagged(value: Value) -> Option<(String, Value)> {
 
 /// `Nats-Msg-Id`: derived from the caller-scoped idempotency key when there is
 /// one, so that a retry within JetStream's duplicate window is dropped by the
-/// server itself; otherwise the first event's id (unique, so no dedup).
-fn message_id(subject: &str, context: &CommandContext, envelopes: &[Envelope]) -> String {
-    match &context.idempotency_key {
-        Some(key) => {
-            let digest = Sha256::digest(format!("{subject}\n{key}").as_bytes());
-            hex::encode(digest)
+/// server itself; for a process step, from its cause, the step and the state
+/// it saw; otherwise the first event's id (unique, so no dedup).
+fn message_id(
+    subject: &str,
+    context: &CommandContext,
+    seen_position: u64,
+    envelopes: &[Envelope],
+) -> String {
+    let hashed = |text: String| hex::encode(Sha256::digest(text.as_bytes()));
+    match (
+        &context.idempotency_key,
+        &context.causation_id,
+        &context.step,
+    ) {
+        (Some(key), _, _) => hashed(format!("{subject}\n{key}")),
+        (None, Some(cause), Some(step)) => {
+            hashed(format!("{subject}\n{cause}\n{step}\n{seen_position}"))
         }
-        None => envelopes
+        _ => envelopes
             .first()
             .map(|e| e.event_id.to_string())
             .unwrap_or_default(),

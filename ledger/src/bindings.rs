@@ -1,8 +1,22 @@
-//! The bindings of the domain aggregates (orders, customers) to the log.
+//! The bindings of the domain aggregates to the log: orders, customers,
+//! locations, stock (`stock.<location>.<sku>`) and the routing policy
+//! (`policy.routing`).
 
 use crate::Aggregate;
 use ordo_domain::customer::evolve_customer;
+use ordo_domain::location::evolve_location;
+use ordo_domain::routing::{evolve_policy, RoutingPolicyEvent, RoutingPolicyState};
+use ordo_domain::stock::evolve_stock;
 use ordo_domain::{evolve, Customer, CustomerEvent, Order, OrderEvent, OrderStatus};
+use ordo_domain::{Location, LocationEvent, LocationId, Sku, Stock, StockEvent};
+
+/// The id of the stock aggregate of `sku` at `location`: two subject tokens.
+pub fn stock_id(location: &LocationId, sku: &Sku) -> String {
+    format!("{location}.{sku}")
+}
+
+/// The id of the one routing policy aggregate.
+pub const ROUTING_POLICY_ID: &str = "routing";
 
 /// What a repeated order request needs to give its first answer again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,23 +59,38 @@ impl Aggregate for Order {
     }
 }
 
-impl Aggregate for Customer {
-    type Event = CustomerEvent;
-    type Receipt = ();
+/// Aggregates whose commands need no receipt beyond their version.
+macro_rules! plain_aggregate {
+    ($state:ty, $event:ty, $kind:literal, $evolve:path) => {
+        impl Aggregate for $state {
+            type Event = $event;
+            type Receipt = ();
 
-    const KIND: &'static str = "customer";
+            const KIND: &'static str = $kind;
 
-    fn apply(self, event: &CustomerEvent) -> Self {
-        evolve_customer(self, event)
-    }
+            fn apply(self, event: &$event) -> Self {
+                $evolve(self, event)
+            }
 
-    fn version(&self) -> u64 {
-        self.version
-    }
+            fn version(&self) -> u64 {
+                self.version
+            }
 
-    fn schema_version(_: &CustomerEvent) -> u32 {
-        1
-    }
+            fn schema_version(_: &$event) -> u32 {
+                1
+            }
 
-    fn receipt(&self) {}
+            fn receipt(&self) {}
+        }
+    };
 }
+
+plain_aggregate!(Customer, CustomerEvent, "customer", evolve_customer);
+plain_aggregate!(Location, LocationEvent, "location", evolve_location);
+plain_aggregate!(Stock, StockEvent, "stock", evolve_stock);
+plain_aggregate!(
+    RoutingPolicyState,
+    RoutingPolicyEvent,
+    "policy",
+    evolve_policy
+);

@@ -31,7 +31,7 @@ pub mod namespace;
 pub mod personal;
 pub mod seal;
 pub mod verify;
-pub use bindings::OrderReceipt;
+pub use bindings::{stock_id, OrderReceipt, ROUTING_POLICY_ID};
 pub mod stream;
 
 pub use aggregate::{

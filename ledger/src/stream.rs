@@ -246,6 +246,30 @@ impl Ledger {
             .map_err(|e| LedgerError::unavailable(format!("read info of stream {name}"), e))
     }
 
+    /// The ids of every aggregate of `kind` that has a commit, read from the
+    /// stream's own subject index, sorted.
+    pub async fn aggregate_ids(&self, kind: &str) -> Result<Vec<String>, LedgerError> {
+        let prefix = format!("{}.{kind}.", self.inner.namespace.as_str());
+        let name = self.inner.namespace.stream_name();
+        let unavailable =
+            |e| LedgerError::unavailable(format!("list {kind} subjects of {name}"), e);
+        let mut subjects = self
+            .inner
+            .stream
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(unavailable)?;
+        let mut ids = Vec::new();
+        while let Some(entry) = subjects.next().await {
+            let (subject, _) = entry.map_err(unavailable)?;
+            if let Some(id) = subject.strip_prefix(&prefix) {
+                ids.push(id.to_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     /// The position of the newest commit in the stream (0 when empty).
     pub async fn last_position(&self) -> Result<u64, LedgerError> {
         Ok(self.stream_info().await?.state.last_sequence)

@@ -21,6 +21,10 @@ pub enum ProjectionError {
     /// it does not follow the stored version. A person must look at it.
     #[error("cannot apply event at position {position}: {reason}")]
     Unapplicable { position: u64, reason: String },
+    /// A process step could not finish now (the state kept changing under
+    /// it); the batch is retried.
+    #[error("process step {step} could not finish: {reason}")]
+    StepStalled { step: String, reason: String },
 }
 
 impl ProjectionError {
@@ -31,7 +35,7 @@ impl ProjectionError {
     /// Whether retrying the same batch later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database { .. } | Self::CheckpointMoved { .. } => true,
+            Self::Database { .. } | Self::CheckpointMoved { .. } | Self::StepStalled { .. } => true,
             Self::Ledger(LedgerError::Unavailable { .. } | LedgerError::Conflict { .. }) => true,
             Self::Ledger(_) | Self::Unapplicable { .. } => false,
         }

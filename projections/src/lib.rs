@@ -8,6 +8,9 @@
 //!   customer's order index).
 //! - [`rebuild`]: rebuild a read model beside the live one and swap it in,
 //!   or check it against a fresh copy.
+//! - [`stock_views`]: the location and inventory read models.
+//! - [`router`]: the routing process manager (allocations, reservations,
+//!   backorders).
 //! - [`sealer`]: appends seals (Merkle roots over stream ranges).
 //! - [`error`]: what can go wrong, as [`ProjectionError`].
 //!
@@ -17,13 +20,17 @@
 pub mod error;
 pub mod order_views;
 pub mod rebuild;
+pub mod router;
 pub mod runtime;
 pub mod sealer;
+pub mod stock_views;
 
 pub use error::ProjectionError;
 pub use order_views::{OrderViews, ORDER_VIEWS};
+pub use router::{Router, ROUTER};
 pub use runtime::{checkpoint, wait_for_position, Projection, Projector, ProjectorConfig};
 pub use sealer::{Sealer, SealerConfig};
+pub use stock_views::{StockViews, STOCK_VIEWS};
 
 /// The read-model migrations, applied by `ordo migrate` and on `serve`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

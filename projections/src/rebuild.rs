@@ -24,10 +24,16 @@ pub struct ReadModel {
 }
 
 /// Every read model Ordo has.
-pub const READ_MODELS: &[ReadModel] = &[ReadModel {
-    name: crate::ORDER_VIEWS,
-    tables: &["order_tracking", "order_timeline", "customer_order"],
-}];
+pub const READ_MODELS: &[ReadModel] = &[
+    ReadModel {
+        name: crate::ORDER_VIEWS,
+        tables: &["order_tracking", "order_timeline", "customer_order"],
+    },
+    ReadModel {
+        name: crate::STOCK_VIEWS,
+        tables: &["location", "inventory"],
+    },
+];
 
 /// A row found on one side only.
 #[derive(Debug, Clone, Serialize)]

@@ -175,17 +175,31 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Ordo without the routing process: orders stay placed, and the stream
+    /// holds only what the test itself appends.
     pub async fn spawn() -> Self {
-        Self::spawn_with(None).await
+        Self::spawn_with(None, false).await
     }
 
     /// Like `spawn`, with a sealer that seals every `events` events or
     /// `seconds` seconds.
     pub async fn spawn_sealing(events: usize, seconds: u64) -> Self {
-        Self::spawn_with(Some((events, seconds))).await
+        Self::spawn_with(Some((events, seconds)), false).await
     }
 
-    async fn spawn_with(seal_every: Option<(usize, u64)>) -> Self {
+    /// Ordo with the routing process, and warehouse `wh-1` holding
+    /// [`WAREHOUSE_STOCK`] of every SKU of [`order_body`]: orders can be
+    /// routed there and shipped from there.
+    pub async fn spawn_routing() -> Self {
+        let app = Self::spawn_with(None, true).await;
+        app.put_location("wh-1", 52.52, 13.40).await;
+        for sku in ["SHOE-42", "SOCKS-3PK"] {
+            app.receive("wh-1", sku, WAREHOUSE_STOCK).await;
+        }
+        app
+    }
+
+    async fn spawn_with(seal_every: Option<(usize, u64)>, routing: bool) -> Self {
         init_test_logging();
         let sandbox = Sandbox::create().await.expect("create test sandbox");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -208,6 +222,7 @@ impl TestApp {
             seal_every_seconds: seal_every.map_or(3600, |(_, seconds)| seconds),
             dev: false,
             demo: false,
+            no_router: !routing,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let master_key = sandbox.master_key.clone();
@@ -309,6 +324,59 @@ impl TestApp {
         self.get(&path, Some("channel")).await
     }
 
+    /// Registers (or updates) an active warehouse open every day until
+    /// 23:59 UTC, with room for a million orders a day.
+    pub async fn put_location(&self, id: &str, latitude: f64, longitude: f64) -> Answer {
+        let body = location_body(latitude, longitude);
+        let answer = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v1/locations/{id}"),
+                Some("operator"),
+                Some(&body),
+                &[],
+            )
+            .await;
+        assert!(matches!(answer.status, 200 | 201), "{answer:?}");
+        answer
+    }
+
+    /// Reports goods received at a location.
+    pub async fn receive(&self, location: &str, sku: &str, quantity: u32) -> Answer {
+        let path = format!("/v1/stock/{location}/{sku}/receipts");
+        let answer = self
+            .post(&path, "store", &json!({ "quantity": quantity }), &[])
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer
+    }
+
+    /// Places an order and waits until the routing process has allocated
+    /// all of it; returns the order id.
+    pub async fn place_routed(&self, body: &Value) -> String {
+        let placed = self.place_order(body).await;
+        let id = placed.body["order_id"].as_str().expect("order id").to_owned();
+        self.wait_for_status(&id, "routed").await;
+        id
+    }
+
+    /// Waits until the tracking view shows `status`; returns the view.
+    pub async fn wait_for_status(&self, order_id: &str, status: &str) -> Answer {
+        let path = format!("/v1/orders/{order_id}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let view = self.get(&path, Some("operator")).await;
+            if view.body["status"] == status {
+                return view;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {order_id} did not become {status}: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn message_count(&self) -> u64 {
         self.sandbox
             .ledger
@@ -328,6 +396,23 @@ pub async fn answer(response: reqwest::Response) -> Answer {
         headers,
         body,
     }
+}
+
+/// Units of each SKU that `TestApp::spawn_routing` puts into `wh-1`.
+pub const WAREHOUSE_STOCK: u32 = 10_000;
+
+/// A warehouse open every day until 23:59 UTC.
+pub fn location_body(latitude: f64, longitude: f64) -> Value {
+    json!({
+        "name": "Test warehouse",
+        "kind": "warehouse",
+        "coordinates": {"latitude": latitude, "longitude": longitude},
+        "timezone": "UTC",
+        "daily_capacity": 1_000_000,
+        "opening_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "cutoff": "23:59",
+        "priority": 0
+    })
 }
 
 /// A realistic order body.

@@ -103,6 +103,7 @@ async fn record(
         idempotency_key: None,
         request_digest: None,
         expected_version: headers.if_match,
+        step: None,
     };
     let command = EraseCustomer {
         customer_id: customer_id.clone(),
@@ -114,14 +115,7 @@ async fn record(
         .execute(customer_id.as_str(), &context, |customer| {
             decide_customer(customer, command.clone())
         })
-        .await
-        .map_err(|e| match e {
-            ordo_ledger::ExecuteError::Ledger(ledger) => ApiError::from(ledger),
-            ordo_ledger::ExecuteError::VersionMismatch { expected, current } => {
-                ApiError::PreconditionFailed { expected, current }
-            }
-            other => ApiError::internal(other),
-        })?;
+        .await?;
     Ok(match executed {
         Executed::Appended { position, .. } | Executed::Unchanged { position, .. } => position,
         Executed::Replayed(record) => record.position,

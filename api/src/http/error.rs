@@ -3,7 +3,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ordo_domain::customer::CustomerError;
 use ordo_domain::order::OrderErrorKind;
+use ordo_domain::stock::StockError;
 use ordo_domain::{FieldError, OrderError, OrderStatus};
 use ordo_ledger::{ExecuteError, LedgerError};
 use ordo_projections::ProjectionError;
@@ -32,6 +34,15 @@ pub enum ApiError {
     /// 409 (or 400/404 by the rule's kind): the domain refused the command.
     #[error("{0}")]
     Rejected(OrderError),
+    /// 409 (400 where `is_invalid`): a rule of another aggregate (stock,
+    /// location) refused the command.
+    #[error("{detail}")]
+    Refused {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+        is_invalid: bool,
+    },
     /// 409: still conflicting after the bounded retries.
     #[error("the order is being changed concurrently; retry")]
     Contention,
@@ -112,6 +123,13 @@ impl ApiError {
                 OrderErrorKind::NotFound => StatusCode::NOT_FOUND,
                 OrderErrorKind::Conflict => StatusCode::CONFLICT,
             },
+            Self::Refused { is_invalid, .. } => {
+                if *is_invalid {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::CONFLICT
+                }
+            }
             Self::Contention => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -130,6 +148,7 @@ impl ApiError {
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::Rejected(error) => error.code(),
+            Self::Refused { code, .. } => code,
             Self::Contention => "contention",
             Self::PreconditionFailed { .. } => "version-mismatch",
             Self::BodyTooLarge { .. } => "body-too-large",
@@ -160,6 +179,14 @@ impl ApiError {
                 current_status = error.status().map(|s: OrderStatus| s.as_str().to_owned());
             }
             Self::PreconditionFailed { current, .. } => current_version = Some(*current),
+            Self::Refused {
+                field: Some(path),
+                detail,
+                ..
+            } => errors.push(ProblemField {
+                path: path.clone(),
+                message: detail.clone(),
+            }),
             _ => {}
         }
         Problem {
@@ -218,10 +245,54 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-impl From<ExecuteError<OrderError>> for ApiError {
-    fn from(error: ExecuteError<OrderError>) -> Self {
+impl From<OrderError> for ApiError {
+    fn from(error: OrderError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(error: CustomerError) -> Self {
+        match error {}
+    }
+}
+
+impl From<std::convert::Infallible> for ApiError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl From<StockError> for ApiError {
+    fn from(error: StockError) -> Self {
+        let (code, field, is_invalid) = match &error {
+            StockError::InsufficientStock { .. } => ("insufficient-stock", None, false),
+            StockError::NoReservation { .. } => ("no-reservation", None, false),
+            StockError::ConsumesMoreThanReserved { .. } => {
+                ("consumes-more-than-reserved", Some("/quantity"), false)
+            }
+            StockError::BelowReserved { .. } => ("below-reserved", None, false),
+            StockError::ZeroCorrection => ("zero-correction", Some("/delta"), true),
+            StockError::UnknownIncoming { .. } => ("unknown-incoming", Some("/incoming_id"), false),
+            StockError::DuplicateIncoming { .. } => {
+                ("duplicate-incoming", Some("/incoming_id"), false)
+            }
+        };
+        Self::Refused {
+            code,
+            detail: error.to_string(),
+            field: field.map(str::to_owned),
+            is_invalid,
+        }
+    }
+}
+
+/// Every command error of every aggregate maps the same way; only the
+/// domain's own refusals differ, by their `From`.
+impl<E: Into<ApiError>> From<ExecuteError<E>> for ApiError {
+    fn from(error: ExecuteError<E>) -> Self {
         match error {
-            ExecuteError::Rejected(rule) => Self::Rejected(rule),
+            ExecuteError::Rejected(rule) => rule.into(),
             ExecuteError::VersionMismatch { expected, current } => {
                 Self::PreconditionFailed { expected, current }
             }

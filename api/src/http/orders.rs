@@ -15,13 +15,13 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ordo_domain::order::ReleaseRouting;
 use ordo_domain::{decide, FieldErrors, OrderCommand, OrderId, OrderStatus};
-use ordo_ledger::{CommandContext, Executed};
+use ordo_ledger::Executed;
 use requests::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 use tracing::Instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -31,6 +31,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/orders", post(place_order))
         .route("/v1/orders/{id}", get(views::get_order).patch(modify_order))
         .route("/v1/orders/{id}/cancel", post(cancel_order))
+        .route("/v1/orders/{id}/reroute", post(reroute_order))
         .route("/v1/orders/{id}/pick", post(pick_order))
         .route("/v1/orders/{id}/shipments", post(ship_order))
         .route("/v1/orders/{id}/deliveries", post(deliver_shipment))
@@ -77,20 +78,8 @@ async fn execute(
     order_id: &OrderId,
     command: OrderCommand,
 ) -> Result<Outcome, ApiError> {
-    let now = OffsetDateTime::now_utc();
-    let context = CommandContext {
-        actor: caller.actor(),
-        now,
-        correlation_id: Uuid::now_v7(),
-        causation_id: None,
-        // Keys are scoped by caller: two channels may pick the same key.
-        idempotency_key: headers
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("{}/{k}", caller.id)),
-        request_digest: Some(digest),
-        expected_version: headers.if_match,
-    };
+    let context = super::command_context(caller, headers, Some(digest));
+    let now = context.now;
     let span = tracing::info_span!(
         "command",
         order_id = %order_id,
@@ -325,6 +314,32 @@ pub(super) async fn cancel_order(
     request
         .run(&app, &[Role::Channel, Role::Operator], |body| {
             body.parse().map(OrderCommand::Cancel)
+        })
+        .await
+}
+
+/// Give up the order's allocations and route it again (before it is
+/// picked). The body is a reason, as for cancelling.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/reroute",
+    tag = "orders",
+    request_body = CancelOrderRequest,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OrderChangedResponse),
+        (status = 409, body = super::error::Problem)
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn reroute_order(
+    State(app): State<AppState>,
+    request: ChangeRequest<CancelOrderRequest>,
+) -> Result<Changed, ApiError> {
+    request
+        .run(&app, &[Role::Operator], |body| {
+            body.parse()
+                .map(|c| OrderCommand::Release(ReleaseRouting { reason: c.reason }))
         })
         .await
 }

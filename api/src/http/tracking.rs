@@ -4,7 +4,8 @@
 //! so it shows status, timeline and parcels, and never the address or prices.
 
 use super::extract::Consistency;
-use super::orders::views::{items, load_tracked, ItemView, TimelineEntry};
+use super::orders::views::TimelineEntry;
+use super::orders::views::{allocations, items, load_tracked, AllocationView, ItemView};
 use super::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -27,6 +28,8 @@ pub struct TrackingView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
+    /// Where the goods will ship from.
+    pub allocations: Vec<AllocationView>,
     pub shipments: Vec<ParcelView>,
     pub timeline: Vec<TimelineEntry>,
 }
@@ -92,6 +95,7 @@ pub(super) async fn track(
         status: order.status().as_str().to_owned(),
         placed_at: placed.placed_at,
         updated_at,
+        allocations: allocations(&placed.allocations),
         shipments,
         timeline,
     }))

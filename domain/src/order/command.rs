@@ -1,8 +1,8 @@
 //! Order commands: what a client asks for, already parsed into domain types.
 
 use super::event::{ItemLine, PricedLine};
-use crate::{Address, ChannelId, Currency, CustomerId, LocationId, OrderId};
 use crate::routing::RoutingPlan;
+use crate::{Address, ChannelId, Currency, CustomerId, LocationId, OrderId};
 use crate::{ReturnId, ShipmentId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]

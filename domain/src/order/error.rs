@@ -237,7 +237,10 @@ impl fmt::Display for OrderError {
                 )
             }
             Self::NotRoutable { status } => {
-                write!(f, "nothing of the order waits for routing; status is {status}")
+                write!(
+                    f,
+                    "nothing of the order waits for routing; status is {status}"
+                )
             }
             Self::RoutingOutdated => {
                 f.write_str("the routing decision no longer matches the order's lines")

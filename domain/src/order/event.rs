@@ -5,8 +5,8 @@
 //! stored event re-validates ids and quantities; limits may therefore only be
 //! widened, never narrowed, or old events would stop loading.
 
-use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::routing::{Allocation, LocationScore};
+use crate::{Address, ChannelId, Currency, CustomerId, LocationId, MinorUnits, OrderId, Personal};
 use crate::{Quantity, ReturnId, ShipmentId, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 

@@ -193,10 +193,13 @@ fn greedy<'a>(
             .map(|e| (e, coverage(e.0, &remaining)))
             .filter(|(_, covered)| *covered > 0)
             // `eligible` is sorted by score, so the first maximum wins ties.
-            .fold(None::<(&(&Candidate, i64), u32)>, |best, (e, covered)| match best {
-                Some((_, best_covered)) if !by_coverage || covered <= best_covered => best,
-                _ => Some((e, covered)),
-            });
+            .fold(
+                None::<(&(&Candidate, i64), u32)>,
+                |best, (e, covered)| match best {
+                    Some((_, best_covered)) if !by_coverage || covered <= best_covered => best,
+                    _ => Some((e, covered)),
+                },
+            );
         let Some((next, _)) = next else { break };
         take(next.0, &mut remaining);
         chosen.push(next);

@@ -79,7 +79,10 @@ fn a_low_split_penalty_lets_two_near_locations_beat_one_far_one() {
         candidate("near-b", 50.0, &[("b", 1)]),
     ];
     let strict = RoutingPolicy::default();
-    assert_eq!(locations(&plan_route(&lines, here(), &candidates, &strict)), ["far"]);
+    assert_eq!(
+        locations(&plan_route(&lines, here(), &candidates, &strict)),
+        ["far"]
+    );
     let lenient = RoutingPolicy {
         split_penalty: 0,
         ..RoutingPolicy::default()
@@ -93,7 +96,12 @@ fn what_no_location_has_is_backordered_and_paused_locations_are_skipped() {
     let mut paused = candidate("paused", 50.0, &[("a", 10)]);
     paused.profile.status = LocationStatus::Paused;
     let candidates = [paused, candidate("small", 51.0, &[("a", 1)])];
-    let plan = plan_route(&[line("a", 3)], here(), &candidates, &RoutingPolicy::default());
+    let plan = plan_route(
+        &[line("a", 3)],
+        here(),
+        &candidates,
+        &RoutingPolicy::default(),
+    );
     assert_eq!(locations(&plan), ["small"]);
     assert_eq!(plan.backordered, [line("a", 2)]);
     assert_eq!(plan.scores[0].excluded, Some(Exclusion::Paused));
@@ -106,7 +114,12 @@ fn a_location_at_capacity_or_closed_loses() {
     let mut closed = candidate("closed", 50.0, &[("a", 10)]);
     closed.is_open_now = false;
     let open = candidate("open", 50.2, &[("a", 10)]);
-    let plan = plan_route(&[line("a", 1)], here(), &[full, closed, open], &RoutingPolicy::default());
+    let plan = plan_route(
+        &[line("a", 1)],
+        here(),
+        &[full, closed, open],
+        &RoutingPolicy::default(),
+    );
     assert_eq!(locations(&plan), ["open"]);
 }
 
@@ -121,13 +134,24 @@ fn a_policy_change_changes_the_choice() {
     };
     let by_priority = RoutingPolicy::default();
     let lines = [line("a", 1)];
-    assert_eq!(locations(&plan_route(&lines, here(), &candidates, &by_distance)), ["near"]);
-    assert_eq!(locations(&plan_route(&lines, here(), &candidates, &by_priority)), ["favoured"]);
+    assert_eq!(
+        locations(&plan_route(&lines, here(), &candidates, &by_distance)),
+        ["near"]
+    );
+    assert_eq!(
+        locations(&plan_route(&lines, here(), &candidates, &by_priority)),
+        ["favoured"]
+    );
 }
 
 fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
     prop::collection::vec(
-        (40.0..60.0_f64, prop::collection::vec(0..6_u32, 3), 0..3_u32, any::<bool>()),
+        (
+            40.0..60.0_f64,
+            prop::collection::vec(0..6_u32, 3),
+            0..3_u32,
+            any::<bool>(),
+        ),
         0..6,
     )
     .prop_map(|raw| {

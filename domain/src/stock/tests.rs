@@ -31,7 +31,7 @@ fn receive(n: i64) -> StockCommand {
 fn reserve(o: u8, n: i64) -> StockCommand {
     StockCommand::Reserve {
         order_id: order(o),
-        quantity: qty(n),
+        total: qty(n).get(),
     }
 }
 
@@ -42,6 +42,21 @@ fn a_reservation_beyond_what_is_available_is_refused() {
         decide_stock(&stock, reserve(2, 2)),
         Err(StockError::InsufficientStock { available: 1 })
     );
+}
+
+#[test]
+fn a_reservation_is_set_as_a_total_so_a_repeat_changes_nothing() {
+    let stock = given(vec![receive(5), reserve(1, 2)]);
+    assert_eq!(decide_stock(&stock, reserve(1, 2)), Ok(vec![]));
+    let more = decide_stock(&stock, reserve(1, 4)).unwrap();
+    assert!(
+        matches!(more[..], [StockEvent::StockReserved { quantity, .. }] if quantity.get() == 2)
+    );
+    let fewer = decide_stock(&stock, reserve(1, 1)).unwrap();
+    assert!(matches!(
+        fewer[..],
+        [StockEvent::ReservationReleased { quantity: 1, .. }]
+    ));
 }
 
 #[test]
@@ -112,10 +127,8 @@ fn arb_command() -> impl Strategy<Value = StockCommand> {
             delta,
             reason: "fix".into()
         }),
-        (order_id.clone(), 1i64..8).prop_map(|(order_id, n)| StockCommand::Reserve {
-            order_id,
-            quantity: qty(n)
-        }),
+        (order_id.clone(), 0u32..8)
+            .prop_map(|(order_id, total)| StockCommand::Reserve { order_id, total }),
         order_id
             .clone()
             .prop_map(|order_id| StockCommand::Release { order_id }),

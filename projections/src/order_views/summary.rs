@@ -47,6 +47,30 @@ pub(crate) fn describe(before: &Order, event: &OrderEvent) -> String {
             describe_items(&received.lines),
             received.reason
         ),
+        OrderEvent::OrderRouted(routed) => {
+            let mut locations: Vec<String> = routed
+                .allocations
+                .iter()
+                .map(|a| a.location_id.to_string())
+                .collect();
+            locations.dedup();
+            let items = routed
+                .allocations
+                .iter()
+                .map(|a| u64::from(a.quantity.get()));
+            format!(
+                "Order routed: {} from {}",
+                plural(items.sum(), "item"),
+                locations.join(", ")
+            )
+        }
+        OrderEvent::OrderBackordered(backordered) => format!(
+            "Backordered: {} wait for stock",
+            describe_items(&backordered.lines)
+        ),
+        OrderEvent::RoutingReleased(released) => {
+            format!("Routing released: {}", released.reason)
+        }
     }
 }
 

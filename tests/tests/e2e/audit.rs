@@ -13,12 +13,13 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn history_as_of_each_event_gives_the_state_right_after_it() {
-    let app = TestApp::spawn().await;
-    let placed = app.place_order(&order_body("c-1")).await;
-    let id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn_routing().await;
+    app.receive("wh-1", "HAT", 5).await;
+    let id = app.place_routed(&order_body("c-1")).await;
     let lines = json!({"lines": [{"sku": "HAT", "quantity": 2, "unit_price_minor": 700}]});
     app.patch(&format!("/v1/orders/{id}"), "channel", &lines, &[])
         .await;
+    app.wait_for_status(&id, "routed").await;
     let parcel = json!({"shipment_id": "P1", "location_id": "wh-1", "carrier": "DHL",
         "tracking_number": "T1", "lines": [{"sku": "HAT", "quantity": 2}]});
     app.post(&format!("/v1/orders/{id}/shipments"), "store", &parcel, &[])

@@ -412,20 +412,95 @@ fn cases(open: &str, shipped: &str) -> Vec<Case> {
         )
         .method("GET")
         .field("/query/cursor"),
+        case(
+            "ship from a location the order is not allocated to",
+            &format!("{open_path}/shipments"),
+            Body::Json(json!({"shipment_id": "X2", "location_id": "store-9", "carrier": "DHL",
+                "tracking_number": "T1", "lines": [{"sku": "SHOE-42", "quantity": 1}]})),
+            409,
+            "not-allocated-here",
+        )
+        .field("/lines/0/quantity"),
+        case(
+            "receive a negative quantity",
+            "/v1/stock/wh-1/SHOE-42/receipts",
+            Body::Json(json!({"quantity": -3})),
+            400,
+            "validation",
+        )
+        .field("/quantity"),
+        case(
+            "receive at an unknown location",
+            "/v1/stock/nowhere/SHOE-42/receipts",
+            Body::Json(json!({"quantity": 3})),
+            404,
+            "not-found",
+        ),
+        case(
+            "count below what is reserved",
+            "/v1/stock/wh-1/SHOE-42/counts",
+            Body::Json(json!({"counted": 0, "reason": "stock take"})),
+            409,
+            "below-reserved",
+        ),
+        case(
+            "a correction of zero",
+            "/v1/stock/wh-1/SHOE-42/corrections",
+            Body::Json(json!({"delta": 0, "reason": "nothing"})),
+            400,
+            "zero-correction",
+        )
+        .field("/delta"),
+        case(
+            "a location in an unknown time zone",
+            "/v1/locations/wh-2",
+            Body::Json({
+                let mut body = ordo_tests::location_body(50.0, 8.0);
+                body["timezone"] = json!("Mars/Olympus");
+                body
+            }),
+            400,
+            "validation",
+        )
+        .method("PUT")
+        .field("/timezone"),
+        case(
+            "a location with a latitude off the globe",
+            "/v1/locations/wh-2",
+            Body::Json(ordo_tests::location_body(95.0, 8.0)),
+            400,
+            "validation",
+        )
+        .method("PUT")
+        .field("/coordinates/latitude"),
+        case(
+            "a routing policy without shipments",
+            "/v1/routing-policy",
+            Body::Json(json!({"distance_weight": 1, "priority_weight": 1, "capacity_weight": 1,
+                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 0})),
+            400,
+            "validation",
+        )
+        .method("PUT")
+        .field("/max_shipments"),
+        case(
+            "a negative routing weight",
+            "/v1/routing-policy",
+            Body::Json(json!({"distance_weight": -1, "priority_weight": 1, "capacity_weight": 1,
+                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 2})),
+            400,
+            "validation",
+        )
+        .method("PUT")
+        .field("/distance_weight"),
     ]
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_specific_problem_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let open = app.place_order(&order_body("cust-open")).await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let shipped = app.place_order(&order_body("cust-shipped")).await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = TestApp::spawn_routing().await;
+    let open = app.place_routed(&order_body("cust-open")).await;
+    let shipped = app.place_routed(&order_body("cust-shipped")).await;
     let all = json!({"shipment_id": "P1", "location_id": "wh-1", "carrier": "DHL",
         "tracking_number": "T",
         "lines": [{"sku": "SHOE-42", "quantity": 1}, {"sku": "SOCKS-3PK", "quantity": 2}]});
@@ -449,8 +524,11 @@ async fn bad_input_gets_a_specific_problem_and_changes_nothing() {
         let role = if case.path.contains("shipments")
             || case.path.contains("deliveries")
             || case.path.contains("returns")
+            || case.path.starts_with("/v1/stock/")
         {
             "store"
+        } else if case.path.starts_with("/v1/locations") || case.path.contains("routing-policy") {
+            "operator"
         } else {
             "channel"
         };

@@ -32,9 +32,8 @@ async fn a_placed_order_can_be_tracked_by_staff_and_customer() {
 
 #[tokio::test]
 async fn an_order_goes_from_placed_to_returned() {
-    let app = TestApp::spawn().await;
-    let placed = app.place_order(&order_body("cust-2")).await;
-    let id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn_routing().await;
+    let id = app.place_routed(&order_body("cust-2")).await;
 
     let pick = app
         .post(&format!("/v1/orders/{id}/pick"), "store", &json!({}), &[])
@@ -46,7 +45,7 @@ async fn an_order_goes_from_placed_to_returned() {
         .post(&format!("/v1/orders/{id}/shipments"), "store", &first, &[])
         .await;
     assert_eq!(shipped.body["status"], "partially_shipped", "{shipped:?}");
-    let second = json!({"shipment_id": "P2", "location_id": "store-9", "carrier": "UPS",
+    let second = json!({"shipment_id": "P2", "location_id": "wh-1", "carrier": "UPS",
         "tracking_number": "1Z02", "lines": [{"sku": "SOCKS-3PK", "quantity": 2}]});
     let shipped = app
         .post(&format!("/v1/orders/{id}/shipments"), "store", &second, &[])
@@ -73,7 +72,8 @@ async fn an_order_goes_from_placed_to_returned() {
     let position = returned.body["position"].as_u64().unwrap();
 
     let view = app.order_at(&id, position).await;
-    assert_eq!(view.body["version"], 7);
+    assert_eq!(view.body["version"], 8, "placed, routed, picked, 2 shipped, 2 delivered, 1 return");
+    assert_eq!(view.body["allocations"][0]["location_id"], "wh-1");
     assert_eq!(view.body["shipments"].as_array().unwrap().len(), 2);
     assert_eq!(view.body["lines"][1]["returned"], 1);
     let token = view.body["tracking_token"].as_str().unwrap();
@@ -83,7 +83,16 @@ async fn an_order_goes_from_placed_to_returned() {
     let events = app
         .get(&format!("/v1/orders/{id}/events"), Some("auditor"))
         .await;
-    assert_eq!(events.body.as_array().unwrap().len(), 7);
+    assert_eq!(events.body.as_array().unwrap().len(), 8);
+
+    // The shipments took their units out of the warehouse and out of the
+    // order's reservation.
+    let stock = ordo_tests::WAREHOUSE_STOCK as i64;
+    ordo_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let socks = app.get("/v1/inventory/SOCKS-3PK", Some("operator")).await;
+        socks.body["total"]["on_hand"] == stock - 2 && socks.body["total"]["reserved"] == 0
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -57,10 +57,9 @@ impl Projection for Doomed {
 /// A ledger with orders in several states, some with multi-event commits.
 async fn busy_ledger(app: &TestApp) {
     for i in 0..25 {
-        let placed = app
-            .place_order(&order_body(&format!("cust-{}", i % 4)))
+        let id = app
+            .place_routed(&order_body(&format!("cust-{}", i % 4)))
             .await;
-        let id = placed.body["order_id"].as_str().unwrap().to_owned();
         if i % 3 == 0 {
             let both = json!({"lines": [{"sku": "HAT", "quantity": 2, "unit_price_minor": 700}],
                 "shipping_address": {"name": "B", "line1": "2 Lane", "postal_code": "1",
@@ -132,7 +131,7 @@ async fn dump(pool: &PgPool) -> Vec<String> {
 }
 
 async fn killed_projector_ends_exactly_once(death: Death) {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_routing().await;
     busy_ledger(&app).await;
     let crashed = app.sandbox.scratch_database("crash").await.unwrap();
     let (reached, mut arrived) = mpsc::channel(1);

@@ -8,7 +8,8 @@ use crate::auth::{Caller, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use ordo_domain::order::{OrderLine, ReturnRecord, Shipment};
+use ordo_domain::order::{OrderLine, ReturnRecord, RoutingDecision, Shipment};
+use ordo_domain::routing::Allocation;
 use ordo_domain::{Address, CustomerId, Order, Personal};
 use ordo_ledger::Envelope;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,57 @@ pub struct OrderView {
     pub returns: Vec<ReturnView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation_reason: Option<String>,
+    /// Where each line is fulfilled.
+    pub allocations: Vec<AllocationView>,
+    /// Lines waiting for stock.
+    pub backordered: Vec<ItemView>,
+    /// Every routing decision: the policy version and the scores behind it.
+    pub routing: Vec<RoutingView>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocationView {
+    pub location_id: String,
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// One routing decision, as recorded in `OrderRouted`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutingView {
+    pub policy_version: u64,
+    pub plan_score: i64,
+    pub allocations: Vec<AllocationView>,
+    /// Every candidate's score in points, the excluded ones with the reason.
+    #[schema(value_type = Vec<Object>)]
+    pub scores: Vec<serde_json::Value>,
+}
+
+pub(crate) fn allocations(allocations: &[Allocation]) -> Vec<AllocationView> {
+    allocations
+        .iter()
+        .map(|a| AllocationView {
+            location_id: a.location_id.to_string(),
+            sku: a.sku.to_string(),
+            quantity: a.quantity.get(),
+        })
+        .collect()
+}
+
+fn routing_view(decision: &RoutingDecision) -> Result<RoutingView, ApiError> {
+    let scores = decision
+        .scores
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    Ok(RoutingView {
+        policy_version: decision.policy_version,
+        plan_score: decision.plan_score,
+        allocations: allocations(&decision.allocations),
+        scores,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -250,6 +301,13 @@ pub(crate) async fn get_order(
         shipments: placed.shipments.iter().map(ShipmentView::from).collect(),
         returns: placed.returns.iter().map(ReturnView::from).collect(),
         cancellation_reason: placed.cancellation_reason.clone(),
+        allocations: allocations(&placed.allocations),
+        backordered: items(&placed.backordered),
+        routing: placed
+            .routing
+            .iter()
+            .map(routing_view)
+            .collect::<Result<_, _>>()?,
         timeline,
     };
     Ok((etag(order.version), Json(view)))

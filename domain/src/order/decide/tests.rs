@@ -3,8 +3,8 @@
 use super::*;
 use crate::address::RawAddress;
 use crate::order::evolve;
-use crate::{Address, ChannelId, Currency, CustomerId, FieldErrors, LocationId, OrderId};
 use crate::routing::{Allocation, RoutingPlan};
+use crate::{Address, ChannelId, Currency, CustomerId, FieldErrors, LocationId, OrderId};
 use crate::{Quantity, ReturnId, ShipmentId};
 use proptest::prelude::*;
 use time::macros::datetime;
@@ -254,7 +254,11 @@ fn repeating_the_current_lines_changes_nothing() {
 
 #[test]
 fn cancelling_a_shipped_order_is_rejected() {
-    let order = given(&[placed(), routed(), shipped("S1", vec![item("A", 2), item("B", 1)])]);
+    let order = given(&[
+        placed(),
+        routed(),
+        shipped("S1", vec![item("A", 2), item("B", 1)]),
+    ]);
     assert_eq!(
         decide(&order, cancel(), NOW),
         Err(OrderError::NotCancellable {
@@ -302,7 +306,11 @@ fn shipping_more_than_remains_is_rejected() {
 
 #[test]
 fn shipping_an_unknown_sku_is_rejected() {
-    let result = decide(&given(&[placed(), routed()]), ship("S1", vec![item("Z", 1)]), NOW);
+    let result = decide(
+        &given(&[placed(), routed()]),
+        ship("S1", vec![item("Z", 1)]),
+        NOW,
+    );
     assert_eq!(
         result,
         Err(OrderError::UnknownSku {
@@ -443,7 +451,10 @@ fn a_partial_routing_backorders_the_rest_until_stock_arrives() {
     ));
     let order = events.iter().fold(order, evolve);
     assert_eq!(order.status(), OrderStatus::Backordered);
-    assert_eq!(decide(&order, partial, NOW), Err(OrderError::RoutingOutdated));
+    assert_eq!(
+        decide(&order, partial, NOW),
+        Err(OrderError::RoutingOutdated)
+    );
 
     let events = decide(&order, route_all(&order), NOW).unwrap();
     let order = events.iter().fold(order, evolve);
