@@ -187,6 +187,11 @@ impl TestApp {
         Self::spawn_with(Some((events, seconds)), false).await
     }
 
+    /// Ordo with the routing process and no locations yet.
+    pub async fn spawn_with_router() -> Self {
+        Self::spawn_with(None, true).await
+    }
+
     /// Ordo with the routing process, and warehouse `wh-1` holding
     /// [`WAREHOUSE_STOCK`] of every SKU of [`order_body`]: orders can be
     /// routed there and shipped from there.
@@ -355,7 +360,10 @@ impl TestApp {
     /// all of it; returns the order id.
     pub async fn place_routed(&self, body: &Value) -> String {
         let placed = self.place_order(body).await;
-        let id = placed.body["order_id"].as_str().expect("order id").to_owned();
+        let id = placed.body["order_id"]
+            .as_str()
+            .expect("order id")
+            .to_owned();
         self.wait_for_status(&id, "routed").await;
         id
     }
@@ -372,6 +380,31 @@ impl TestApp {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "order {order_id} did not become {status}: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the routing process has reacted to everything in the
+    /// stream, including its own appends, so that the stream is quiet.
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = self
+                .sandbox
+                .ledger
+                .last_position()
+                .await
+                .expect("last position");
+            let routed = ordo_projections::checkpoint(&self.sandbox.pool, ordo_projections::ROUTER)
+                .await
+                .expect("router checkpoint");
+            if routed >= last && self.sandbox.ledger.last_position().await.ok() == Some(last) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the router did not settle"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -11,4 +11,5 @@ mod e2e {
     mod personal;
     mod projector;
     mod rebuild;
+    mod routing;
 }

@@ -415,8 +415,10 @@ fn cases(open: &str, shipped: &str) -> Vec<Case> {
         case(
             "ship from a location the order is not allocated to",
             &format!("{open_path}/shipments"),
-            Body::Json(json!({"shipment_id": "X2", "location_id": "store-9", "carrier": "DHL",
-                "tracking_number": "T1", "lines": [{"sku": "SHOE-42", "quantity": 1}]})),
+            Body::Json(
+                json!({"shipment_id": "X2", "location_id": "store-9", "carrier": "DHL",
+                "tracking_number": "T1", "lines": [{"sku": "SHOE-42", "quantity": 1}]}),
+            ),
             409,
             "not-allocated-here",
         )
@@ -476,8 +478,10 @@ fn cases(open: &str, shipped: &str) -> Vec<Case> {
         case(
             "a routing policy without shipments",
             "/v1/routing-policy",
-            Body::Json(json!({"distance_weight": 1, "priority_weight": 1, "capacity_weight": 1,
-                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 0})),
+            Body::Json(
+                json!({"distance_weight": 1, "priority_weight": 1, "capacity_weight": 1,
+                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 0}),
+            ),
             400,
             "validation",
         )
@@ -486,8 +490,10 @@ fn cases(open: &str, shipped: &str) -> Vec<Case> {
         case(
             "a negative routing weight",
             "/v1/routing-policy",
-            Body::Json(json!({"distance_weight": -1, "priority_weight": 1, "capacity_weight": 1,
-                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 2})),
+            Body::Json(
+                json!({"distance_weight": -1, "priority_weight": 1, "capacity_weight": 1,
+                "closed_penalty": 1, "split_penalty": 1, "max_shipments": 2}),
+            ),
             400,
             "validation",
         )
@@ -517,6 +523,7 @@ async fn bad_input_gets_a_specific_problem_and_changes_nothing() {
     );
     let cases = cases(&open, &shipped);
     assert!(cases.len() >= 30);
+    app.settle().await;
     let before = app.message_count().await;
 
     let mut failures = Vec::new();

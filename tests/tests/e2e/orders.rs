@@ -72,7 +72,10 @@ async fn an_order_goes_from_placed_to_returned() {
     let position = returned.body["position"].as_u64().unwrap();
 
     let view = app.order_at(&id, position).await;
-    assert_eq!(view.body["version"], 8, "placed, routed, picked, 2 shipped, 2 delivered, 1 return");
+    assert_eq!(
+        view.body["version"], 8,
+        "placed, routed, picked, 2 shipped, 2 delivered, 1 return"
+    );
     assert_eq!(view.body["allocations"][0]["location_id"], "wh-1");
     assert_eq!(view.body["shipments"].as_array().unwrap().len(), 2);
     assert_eq!(view.body["lines"][1]["returned"], 1);
