@@ -192,7 +192,7 @@ pub async fn serve(
     let address = listener.local_addr().context("read listen address")?;
     tracing::info!(%address, "listening");
     if config.demo {
-        crate::demo::seed(&state.orders, address)
+        crate::demo::seed(&state, !config.no_router, address)
             .await
             .context("seed demo orders")?;
     }

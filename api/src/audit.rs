@@ -10,8 +10,10 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use ordo_domain::Order;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey, Repository};
-use ordo_projections::rebuild::{self, READ_MODELS};
-use ordo_projections::OrderViews;
+use ordo_projections::rebuild::{self, ReadModel, READ_MODELS};
+use ordo_projections::{OrderViews, Projection, StockViews, ORDER_VIEWS, STOCK_VIEWS};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
 use std::io::IsTerminal;
 use std::str::FromStr;
 use time::OffsetDateTime;
@@ -121,36 +123,55 @@ pub async fn rebuild(
             .find(|m| m.name == name)
             .copied()
             .with_context(|| format!("unknown read model {name:?}"))?;
-        let bar = progress_bar(&format!("rebuilding {name}"))?;
-        let progress = |position: u64, target: u64| {
-            bar.set_length(target);
-            bar.set_position(position);
+        let is_model_clean = match model.name {
+            ORDER_VIEWS => rebuild_one(&ledger, &pool, &options, model, OrderViews, check).await?,
+            STOCK_VIEWS => rebuild_one(&ledger, &pool, &options, model, StockViews, check).await?,
+            other => anyhow::bail!("read model {other:?} has no projection to rebuild it"),
         };
-        if check {
-            let (position, differences) =
-                rebuild::check(&ledger, &pool, &options, model, OrderViews, &progress).await?;
-            bar.finish_and_clear();
-            for difference in &differences {
-                crate::output::print_line(&format!(
-                    "{} row only in the {} copy: {}",
-                    difference.table, difference.only_in, difference.row
-                ));
-            }
-            crate::output::print_line(&format!(
-                "{name} at position {position}: {} differing rows",
-                differences.len()
-            ));
-            is_clean &= differences.is_empty();
-        } else {
-            let position =
-                rebuild::rebuild(&ledger, &pool, &options, model, OrderViews, &progress).await?;
-            bar.finish_and_clear();
-            crate::output::print_line(&format!(
-                "{name} rebuilt to position {position} and swapped in"
-            ));
-        }
+        is_clean &= is_model_clean;
     }
     Ok(is_clean)
+}
+
+/// Rebuilds (or, with `check`, compares) one read model with its
+/// projection; returns whether it was clean.
+async fn rebuild_one<P: Projection + Clone>(
+    ledger: &Ledger,
+    pool: &PgPool,
+    options: &PgConnectOptions,
+    model: ReadModel,
+    projection: P,
+    check: bool,
+) -> anyhow::Result<bool> {
+    let name = model.name;
+    let bar = progress_bar(&format!("rebuilding {name}"))?;
+    let progress = |position: u64, target: u64| {
+        bar.set_length(target);
+        bar.set_position(position);
+    };
+    if !check {
+        let position =
+            rebuild::rebuild(ledger, pool, options, model, projection, &progress).await?;
+        bar.finish_and_clear();
+        crate::output::print_line(&format!(
+            "{name} rebuilt to position {position} and swapped in"
+        ));
+        return Ok(true);
+    }
+    let (position, differences) =
+        rebuild::check(ledger, pool, options, model, projection, &progress).await?;
+    bar.finish_and_clear();
+    for difference in &differences {
+        crate::output::print_line(&format!(
+            "{} row only in the {} copy: {}",
+            difference.table, difference.only_in, difference.row
+        ));
+    }
+    crate::output::print_line(&format!(
+        "{name} at position {position}: {} differing rows",
+        differences.len()
+    ));
+    Ok(differences.is_empty())
 }
 
 /// How `ordo replay` prints.

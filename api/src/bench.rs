@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod measure;
+mod routing;
 mod scenario;
 
 use crate::config::Config;
@@ -28,6 +29,8 @@ pub struct Size {
     pub hot_history: &'static [usize],
     pub catch_up_events: usize,
     pub big_stream_orders: usize,
+    /// Single-unit orders of one SKU in the hot-SKU burst.
+    pub burst_orders: usize,
 }
 
 impl Size {
@@ -41,6 +44,7 @@ impl Size {
             hot_history: &[100, 1_000, 2_000],
             catch_up_events: 20_000,
             big_stream_orders: 2_000,
+            burst_orders: 2_000,
         }
     }
 
@@ -55,6 +59,7 @@ impl Size {
             hot_history: &[10, 20],
             catch_up_events: 500,
             big_stream_orders: 50,
+            burst_orders: 100,
         }
     }
 
@@ -68,6 +73,7 @@ impl Size {
             hot_history: &[100, 1_000, 10_000],
             catch_up_events: 1_000_000,
             big_stream_orders: 100_000,
+            burst_orders: 10_000,
         }
     }
 }
@@ -118,6 +124,8 @@ async fn run_all(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     figures.push(baseline::read_stream(bench).await?);
     figures.push(baseline::pg_upsert(bench).await?);
     let baselines = figures.clone();
+    // First, while the stream holds nothing else for the router to read.
+    figures.extend(routing::hot_sku_burst(bench, &baselines).await?);
     figures.extend(scenario::place_orders_http(bench, &baselines).await?);
     figures.extend(scenario::hot_aggregate(bench, &baselines).await?);
     figures.extend(scenario::catch_up(bench, &baselines).await?);

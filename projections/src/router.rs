@@ -32,7 +32,7 @@ use ordo_domain::routing::{plan_route, Allocation, RoutingPolicyState};
 use ordo_domain::stock::{decide_stock, StockCommand, StockError};
 use ordo_domain::{decide, Location, LocationId, Order, OrderEvent, OrderId, OrderStatus};
 use ordo_domain::{Quantity, Sku, Stock};
-use ordo_ledger::aggregate::{decode_event, ExecuteError, Repository};
+use ordo_ledger::aggregate::{decode_event, ExecuteError, Executed, Repository};
 use ordo_ledger::{stock_id, Actor, ActorKind, CommandContext, Envelope, Ledger, StoredCommit};
 use ordo_ledger::{Aggregate, ROUTING_POLICY_ID};
 use sqlx::PgConnection;
@@ -229,8 +229,10 @@ impl Batch<'_> {
                 return Ok(Routed::Nothing);
             }
 
-            let policy = self.router.policy.load(ROUTING_POLICY_ID).await?;
-            let offer = self.router.offer(self.tx, order_id, placed, &need).await?;
+            let (policy, offer) = futures::try_join!(
+                async { Ok(self.router.policy.load(ROUTING_POLICY_ID).await?) },
+                self.router.offer(self.tx, order_id, placed, &need),
+            )?;
             let destination = placed.shipping_address.known().and_then(|a| a.coordinates);
             let lines = item_lines(&need);
             let plan = plan_route(&lines, destination, &offer.candidates, &policy.state.policy);
@@ -261,13 +263,20 @@ impl Batch<'_> {
                 })
                 .await;
             match outcome {
-                Ok(_) => {
+                Ok(executed) => {
                     let allocated = !plan.allocations.is_empty();
                     if allocated {
                         self.count(&plan.allocations, &offer.days).await?;
                     }
-                    let now = self.router.orders.load(order_id.as_str()).await?;
-                    state::sync_backorders(self.tx, order_id, &now.state, position).await?;
+                    let now = match executed {
+                        Executed::Appended { state, .. } | Executed::Unchanged { state, .. } => {
+                            state
+                        }
+                        Executed::Replayed(_) => {
+                            self.router.orders.load(order_id.as_str()).await?.state.clone()
+                        }
+                    };
+                    state::sync_backorders(self.tx, order_id, &now, position).await?;
                     tracing::info!(
                         order_id = %order_id,
                         allocations = plan.allocations.len(),

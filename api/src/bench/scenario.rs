@@ -97,7 +97,7 @@ pub(super) async fn place_orders_http(
     bench: &Bench,
     baselines: &[Figure],
 ) -> anyhow::Result<Vec<Figure>> {
-    let (mut server, base) = start_server(bench).await?;
+    let (mut server, base) = start_server(bench, false).await?;
     let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
     let before = usage_of(&pid);
     let http = reqwest::Client::new();
@@ -203,13 +203,21 @@ async fn http_client(
     Ok(latencies)
 }
 
-async fn start_server(bench: &Bench) -> anyhow::Result<(tokio::process::Child, String)> {
+/// Starts `ordo serve` on the bench's namespace, with or without the
+/// routing process. Tokens: `bench-<role>-token-000000`.
+pub(super) async fn start_server(
+    bench: &Bench,
+    routing: bool,
+) -> anyhow::Result<(tokio::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let tokens = bench.master_key_file.with_extension("tokens");
-    std::fs::write(&tokens, "channel bench-channel-token-000000\n")
-        .context("write bench tokens")?;
+    let lines: String = ["channel", "store", "operator"]
+        .iter()
+        .map(|role| format!("{role} bench-{role}-token-000000\n"))
+        .collect();
+    std::fs::write(&tokens, lines).context("write bench tokens")?;
     let exe = std::env::current_exe().context("find the ordo program")?;
     let child = tokio::process::Command::new(exe)
         .arg("serve")
@@ -219,6 +227,7 @@ async fn start_server(bench: &Bench) -> anyhow::Result<(tokio::process::Child, S
         .env("ORDO_LISTEN", format!("127.0.0.1:{port}"))
         .env("ORDO_TOKENS_FILE", &tokens)
         .env("ORDO_MASTER_KEY_FILE", &bench.master_key_file)
+        .env("ORDO_NO_ROUTER", if routing { "false" } else { "true" })
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
