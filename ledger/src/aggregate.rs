@@ -205,6 +205,17 @@ pub enum Executed<A: Aggregate> {
     Replayed(IdempotencyRecord<A::Receipt>),
 }
 
+impl<A: Aggregate> Executed<A> {
+    /// The stream position the answer stands on: the new commit, the last
+    /// commit when nothing changed, or the first answer's commit.
+    pub fn position(&self) -> u64 {
+        match self {
+            Self::Appended { position, .. } | Self::Unchanged { position, .. } => *position,
+            Self::Replayed(record) => record.position,
+        }
+    }
+}
+
 /// Why a command did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError<E> {

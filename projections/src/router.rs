@@ -272,9 +272,13 @@ impl Batch<'_> {
                         Executed::Appended { state, .. } | Executed::Unchanged { state, .. } => {
                             state
                         }
-                        Executed::Replayed(_) => {
-                            self.router.orders.load(order_id.as_str()).await?.state.clone()
-                        }
+                        Executed::Replayed(_) => self
+                            .router
+                            .orders
+                            .load(order_id.as_str())
+                            .await?
+                            .state
+                            .clone(),
                     };
                     state::sync_backorders(self.tx, order_id, &now, position).await?;
                     tracing::info!(

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use ordo_domain::customer::{decide_customer, EraseCustomer};
 use ordo_domain::field::parse_text;
 use ordo_domain::CustomerId;
-use ordo_ledger::{CommandContext, Executed, KeyStatus};
+use ordo_ledger::{CommandContext, KeyStatus};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -116,8 +116,5 @@ async fn record(
             decide_customer(customer, command.clone())
         })
         .await?;
-    Ok(match executed {
-        Executed::Appended { position, .. } | Executed::Unchanged { position, .. } => position,
-        Executed::Replayed(record) => record.position,
-    })
+    Ok(executed.position())
 }

@@ -388,10 +388,7 @@ pub(super) async fn put_policy(
             Ok::<_, Infallible>(set_policy(state, policy.clone(), reason.clone()))
         })
         .await?;
-    let position = match executed {
-        Executed::Appended { position, .. } | Executed::Unchanged { position, .. } => position,
-        Executed::Replayed(record) => record.position,
-    };
+    let position = executed.position();
     let loaded = app.policy.load(ROUTING_POLICY_ID).await?;
     let state = &loaded.state;
     Ok(Json(policy_view(

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use ordo_domain::field::parse_text;
 use ordo_domain::stock::{decide_stock, StockCommand};
 use ordo_domain::{FieldErrors, Identifier, LocationId, Quantity, Sku};
-use ordo_ledger::{stock_id, Executed};
+use ordo_ledger::stock_id;
 use ordo_projections::STOCK_VIEWS;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -226,10 +226,7 @@ async fn report(
         .execute(&id, &context, |stock| decide_stock(stock, command.clone()))
         .await?;
 
-    let position = match executed {
-        Executed::Appended { position, .. } | Executed::Unchanged { position, .. } => position,
-        Executed::Replayed(record) => record.position,
-    };
+    let position = executed.position();
     let stock = &app.stock.load(&id).await?.state;
     Ok(Json(StockView {
         location_id: location_id.to_string(),
