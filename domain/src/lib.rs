@@ -16,10 +16,12 @@
 //! - [`stock`]: stock of one SKU at one location; never oversold.
 //! - [`location`]: stores and warehouses, as routing sees them.
 //! - [`routing`]: the routing policy and the pure routing decision.
+//! - [`erp`]: export records for the ERP, business days, reconciliation.
 //! - [`field`]: the field-level validation errors shared by all parsers.
 
 pub mod address;
 pub mod customer;
+pub mod erp;
 pub mod field;
 pub mod id;
 pub mod location;

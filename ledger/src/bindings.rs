@@ -4,6 +4,7 @@
 
 use crate::Aggregate;
 use ordo_domain::customer::evolve_customer;
+use ordo_domain::erp::{evolve_erp_day, ErpDay, ErpDayEvent};
 use ordo_domain::location::evolve_location;
 use ordo_domain::routing::{evolve_policy, RoutingPolicyEvent, RoutingPolicyState};
 use ordo_domain::stock::evolve_stock;
@@ -86,6 +87,7 @@ macro_rules! plain_aggregate {
 }
 
 plain_aggregate!(Customer, CustomerEvent, "customer", evolve_customer);
+plain_aggregate!(ErpDay, ErpDayEvent, "erpday", evolve_erp_day);
 plain_aggregate!(Location, LocationEvent, "location", evolve_location);
 plain_aggregate!(Stock, StockEvent, "stock", evolve_stock);
 plain_aggregate!(

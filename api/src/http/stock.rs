@@ -326,7 +326,8 @@ pub struct LocationInventory {
 /// A location's inventory, paged by SKU.
 #[utoipa::path(get, path = "/v1/locations/{id}/inventory", tag = "stock",
     params(("id" = String, Path), InventoryPage),
-    responses((status = 200, body = LocationInventory), (status = 400, body = super::error::Problem)),
+    responses((status = 200, body = LocationInventory),
+        (status = 400, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub(super) async fn location_inventory(
     State(app): State<AppState>,
