@@ -11,8 +11,8 @@ use anyhow::{bail, Context as _};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey};
+use ordo_projections::{ErpExport, Router, Sealer, SealerConfig, StockViews, MIGRATOR};
 use ordo_projections::{OrderViews, Projection, ProjectionError, Projector, ProjectorConfig};
-use ordo_projections::{Router, Sealer, SealerConfig, StockViews, MIGRATOR};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use std::future::Future;
@@ -174,9 +174,11 @@ pub async fn serve(
     let services = connect(&config.common, Some(master_key)).await?;
     migrate(&services.pool).await?;
 
+    let erp = erp_export(&config.common)?;
     let mut background = Background::default();
     let (ledger, pool) = (&services.ledger, &services.pool);
     background.project(OrderViews, ledger, pool);
+    background.project(erp.clone(), ledger, pool);
     background.project(StockViews, ledger, pool);
     if !config.no_router {
         background.project(Router::new(ledger.clone()), ledger, pool);
@@ -188,7 +190,7 @@ pub async fn serve(
     let sealer = Sealer::new(ledger.clone(), sealer_config);
     background.spawn("sealer", |stopped| sealer.run(stopped));
 
-    let state = AppState::new(services.ledger, services.pool, tokens, digest_secret);
+    let state = AppState::new(services.ledger, services.pool, tokens, digest_secret, erp);
     let address = listener.local_addr().context("read listen address")?;
     tracing::info!(%address, "listening");
     if config.demo {
@@ -216,6 +218,70 @@ pub async fn serve(
     background.stop().await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The ERP export projection in the configured business time zone.
+pub fn erp_export(config: &Config) -> anyhow::Result<ErpExport> {
+    ErpExport::new(&config.business_tz).with_context(|| {
+        format!(
+            "ORDO_BUSINESS_TZ {:?} is not a time zone known to this machine",
+            config.business_tz
+        )
+    })
+}
+
+/// `ordo export erp`: closes the day, brings the export read model to the
+/// close, and writes the day's file and manifest into `out`. Returns their
+/// paths.
+pub async fn export_erp(
+    config: &Config,
+    date: &str,
+    format: crate::export::Format,
+    out: &Path,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let erp = erp_export(config)?;
+    let day = crate::export::parse_day(date, &erp).with_context(|| format!("--date {date}"))?;
+    let services = connect(config, None).await?;
+    migrate(&services.pool).await?;
+    let days = ordo_ledger::Repository::new(services.ledger.clone());
+    let actor = ordo_ledger::Actor {
+        kind: ordo_ledger::ActorKind::Erp,
+        id: "ordo-export".to_owned(),
+    };
+    let position = crate::export::close(&days, day, &erp, actor)
+        .await
+        .with_context(|| format!("close business day {date}"))?;
+    let catch_up = ProjectorConfig {
+        stop_at: Some(position),
+        ..ProjectorConfig::default()
+    };
+    Projector::new(
+        erp,
+        services.ledger.clone(),
+        services.pool.clone(),
+        catch_up,
+    )
+    .run(std::future::pending())
+    .await
+    .context("bring the export read model to the close")?;
+    let closed = crate::export::closed_day(&services.pool, day)
+        .await?
+        .context("the day's close was not projected")?;
+
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let file_path = out.join(crate::export::file_name(day, format));
+    let mut file = tokio::io::BufWriter::new(
+        tokio::fs::File::create(&file_path)
+            .await
+            .with_context(|| format!("create {}", file_path.display()))?,
+    );
+    let summary = crate::export::write_file(&services.pool, day, format, &mut file).await?;
+    let manifest = crate::export::manifest(day, &closed, summary);
+    let manifest_path = out.join(crate::export::manifest_name(day));
+    let text = serde_json::to_string_pretty(&manifest).context("render the manifest")?;
+    std::fs::write(&manifest_path, text + "\n")
+        .with_context(|| format!("write {}", manifest_path.display()))?;
+    Ok((file_path, manifest_path))
 }
 
 /// `ordo route`: only the routing process, until `shutdown` resolves, for

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ordo_domain::Order;
 use ordo_ledger::{Ledger, LedgerConfig, MasterKey, Repository};
 use ordo_projections::rebuild::{self, ReadModel, READ_MODELS};
-use ordo_projections::{OrderViews, Projection, StockViews, ORDER_VIEWS, STOCK_VIEWS};
+use ordo_projections::{OrderViews, Projection, StockViews, ERP_EXPORT, ORDER_VIEWS, STOCK_VIEWS};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use std::io::IsTerminal;
@@ -126,6 +126,10 @@ pub async fn rebuild(
         let is_model_clean = match model.name {
             ORDER_VIEWS => rebuild_one(&ledger, &pool, &options, model, OrderViews, check).await?,
             STOCK_VIEWS => rebuild_one(&ledger, &pool, &options, model, StockViews, check).await?,
+            ERP_EXPORT => {
+                let erp = crate::app::erp_export(config)?;
+                rebuild_one(&ledger, &pool, &options, model, erp, check).await?
+            }
             other => anyhow::bail!("read model {other:?} has no projection to rebuild it"),
         };
         is_clean &= is_model_clean;

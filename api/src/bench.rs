@@ -6,6 +6,7 @@
 //! nothing here asserts a timing.
 
 pub mod baseline;
+mod export;
 pub mod measure;
 mod routing;
 mod scenario;
@@ -31,6 +32,8 @@ pub struct Size {
     pub big_stream_orders: usize,
     /// Single-unit orders of one SKU in the hot-SKU burst.
     pub burst_orders: usize,
+    /// Records in the exported business day.
+    pub export_records: usize,
 }
 
 impl Size {
@@ -45,6 +48,7 @@ impl Size {
             catch_up_events: 20_000,
             big_stream_orders: 2_000,
             burst_orders: 2_000,
+            export_records: 100_000,
         }
     }
 
@@ -60,6 +64,7 @@ impl Size {
             catch_up_events: 500,
             big_stream_orders: 50,
             burst_orders: 100,
+            export_records: 2_000,
         }
     }
 
@@ -74,8 +79,21 @@ impl Size {
             catch_up_events: 1_000_000,
             big_stream_orders: 100_000,
             burst_orders: 10_000,
+            export_records: 1_000_000,
         }
     }
+}
+
+/// The scenarios, for running just one (`ordo bench --only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    ErpExport,
+    HotSkuBurst,
+    PlaceOrders,
+    HotAggregate,
+    CatchUp,
+    BigStream,
+    Replay,
 }
 
 /// Everything a scenario needs: its own namespace, stream and database.
@@ -85,6 +103,14 @@ pub struct Bench {
     pub pool: PgPool,
     pub master_key_file: PathBuf,
     pub size: Size,
+    /// Run only this scenario (the baselines always run).
+    pub only: Option<Scenario>,
+}
+
+impl Bench {
+    fn wants(&self, scenario: Scenario) -> bool {
+        self.only.is_none_or(|only| only == scenario)
+    }
 }
 
 /// The whole report.
@@ -98,8 +124,13 @@ pub struct Report {
 }
 
 /// Runs every baseline and scenario and prints the table.
-pub async fn run(base: &Config, size: Size, json: Option<PathBuf>) -> anyhow::Result<()> {
-    let bench = setup(base, size).await?;
+pub async fn run(
+    base: &Config,
+    size: Size,
+    only: Option<Scenario>,
+    json: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let bench = setup(base, size, only).await?;
     let result = run_all(&bench).await;
     teardown(&bench).await;
     let figures = result?;
@@ -124,17 +155,35 @@ async fn run_all(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     figures.push(baseline::read_stream(bench).await?);
     figures.push(baseline::pg_upsert(bench).await?);
     let baselines = figures.clone();
-    // First, while the stream holds nothing else for the router to read.
-    figures.extend(routing::hot_sku_burst(bench, &baselines).await?);
-    figures.extend(scenario::place_orders_http(bench, &baselines).await?);
-    figures.extend(scenario::hot_aggregate(bench, &baselines).await?);
-    figures.extend(scenario::catch_up(bench, &baselines).await?);
-    figures.extend(scenario::big_stream_load(bench, &baselines).await?);
-    figures.extend(scenario::replay_and_verify(bench, &baselines).await?);
+    // Before the scenarios that grow this process, so that its memory
+    // figures are the export's own.
+    if bench.wants(Scenario::ErpExport) {
+        figures.extend(export::erp_export(bench).await?);
+    }
+    // Before the ledger scenarios, while the stream holds nothing else for
+    // the router to read.
+    if bench.wants(Scenario::HotSkuBurst) {
+        figures.extend(routing::hot_sku_burst(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::PlaceOrders) {
+        figures.extend(scenario::place_orders_http(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::HotAggregate) {
+        figures.extend(scenario::hot_aggregate(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::CatchUp) {
+        figures.extend(scenario::catch_up(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::BigStream) {
+        figures.extend(scenario::big_stream_load(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::Replay) {
+        figures.extend(scenario::replay_and_verify(bench, &baselines).await?);
+    }
     Ok(figures)
 }
 
-async fn setup(base: &Config, size: Size) -> anyhow::Result<Bench> {
+async fn setup(base: &Config, size: Size, only: Option<Scenario>) -> anyhow::Result<Bench> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let namespace = Namespace::parse(&format!("bench{}", &id[..12])).context("bench namespace")?;
     let database = format!("ordo_bench_{}", &id[..12]);
@@ -159,6 +208,7 @@ async fn setup(base: &Config, size: Size) -> anyhow::Result<Bench> {
         pool: services.pool,
         master_key_file,
         size,
+        only,
     })
 }
 

@@ -34,6 +34,11 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
+    /// Produce an export file and its manifest.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Apply the read-model migrations and exit.
     Migrate(Config),
     /// Recompute every hash, link and seal; exit 1 when anything is broken.
@@ -76,6 +81,9 @@ enum Command {
         /// A token run that only proves every scenario works (for tests).
         #[arg(long, hide = true)]
         tiny: bool,
+        /// Run only this scenario (after the baselines).
+        #[arg(long, value_enum)]
+        only: Option<crate::bench::Scenario>,
         /// Also write the figures as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -94,6 +102,24 @@ enum Command {
         /// Master key file, to show personal data (otherwise "[withheld]").
         #[arg(long, env = "ORDO_MASTER_KEY_FILE")]
         master_key_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// The ERP export of one business day: closes the day (the current day
+    /// may be closed early) and writes `erp-<date>.<format>` and its manifest.
+    Erp {
+        #[command(flatten)]
+        config: Config,
+        /// The business day, YYYY-MM-DD, in ORDO_BUSINESS_TZ.
+        #[arg(long)]
+        date: String,
+        /// The folder to write into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::export::Format,
     },
 }
 
@@ -169,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             quick,
             tiny,
+            only,
             json,
         } => {
             let size = match (tiny, quick) {
@@ -176,7 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (false, true) => crate::bench::Size::quick(),
                 (false, false) => crate::bench::Size::full(),
             };
-            crate::bench::run(&config, size, json).await
+            crate::bench::run(&config, size, only, json).await
         }
         Command::Replay {
             config,
@@ -206,6 +233,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let master_key = app::resolve_master_key(master_key_file.as_deref(), dev)?;
             app::route(&config, master_key, app::shutdown_signal()).await
+        }
+        Command::Export {
+            what:
+                ExportCommand::Erp {
+                    config,
+                    date,
+                    out,
+                    format,
+                },
+        } => {
+            let (file, manifest) = app::export_erp(&config, &date, format, &out).await?;
+            crate::output::print_line(&file.display().to_string());
+            crate::output::print_line(&manifest.display().to_string());
+            Ok(())
         }
         Command::Migrate(config) => {
             let services = app::connect(&config, None).await?;

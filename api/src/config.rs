@@ -26,6 +26,9 @@ pub struct Config {
     /// Stream replicas: 1 on one server, 3 on a cluster.
     #[arg(long, env = "ORDO_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
+    /// The IANA time zone whose calendar days are the ERP's business days.
+    #[arg(long, env = "ORDO_BUSINESS_TZ", default_value = "UTC")]
+    pub business_tz: String,
 }
 
 /// Settings of `ordo serve`.

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod customers;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod locations;
@@ -23,9 +24,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use extract::CommandHeaders;
+use ordo_domain::erp::ErpDay;
 use ordo_domain::routing::RoutingPolicyState;
 use ordo_domain::{Customer, Location, Order, Stock};
 use ordo_ledger::{CommandContext, Ledger, Repository};
+use ordo_projections::ErpExport;
 use sqlx::PgPool;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -50,19 +53,30 @@ pub struct AppInner {
     pub locations: Repository<Location>,
     pub stock: Repository<Stock>,
     pub policy: Repository<RoutingPolicyState>,
+    pub erp_days: Repository<ErpDay>,
+    /// The business time zone of the ERP export.
+    pub erp: ErpExport,
     /// Keys request digests, so a stored digest reveals nothing about the
     /// (personal) content of a request.
     pub digest_secret: [u8; 32],
 }
 
 impl AppState {
-    pub fn new(ledger: Ledger, pool: PgPool, tokens: Tokens, digest_secret: [u8; 32]) -> Self {
+    pub fn new(
+        ledger: Ledger,
+        pool: PgPool,
+        tokens: Tokens,
+        digest_secret: [u8; 32],
+        erp: ErpExport,
+    ) -> Self {
         Self(Arc::new(AppInner {
             orders: Repository::new(ledger.clone()),
             customers: Repository::new(ledger.clone()),
             locations: Repository::new(ledger.clone()),
             stock: Repository::new(ledger.clone()),
             policy: Repository::new(ledger.clone()),
+            erp_days: Repository::new(ledger.clone()),
+            erp,
             ledger,
             pool,
             tokens,
@@ -134,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::router())
         .merge(locations::router())
         .merge(stock::router())
+        .merge(exports::router())
         .merge(audit::router())
         .merge(tracking::router())
         .merge(health::router())

@@ -8,6 +8,7 @@
 //! - [`audit`]: `ordo verify` and `ordo replay`.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`demo`]: demo orders for `serve --demo`.
+//! - [`export`]: the ERP export files and manifest (`ordo export erp`).
 //! - [`http`]: the axum router, extractors, problem+json errors and the
 //!   resources (orders, tracking, health, OpenAPI).
 //! - [`telemetry`]: the tracing subscriber.
@@ -20,6 +21,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod http;
 pub mod output;
 pub mod telemetry;

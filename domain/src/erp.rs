@@ -192,8 +192,9 @@ pub enum ErpDayEvent {
     /// The ERP reported what it booked, and how that compared.
     ErpDayAcknowledged {
         business_day: String,
-        /// SHA-256 of the acknowledgement as received.
-        acknowledgement_sha256: String,
+        /// The keyed digest of the acknowledgement as received (the same
+        /// digest Ordo keeps of every request).
+        acknowledgement_digest: String,
         outcome: ReconciliationSummary,
     },
 }

@@ -9,6 +9,7 @@
 //! - [`rebuild`]: rebuild a read model beside the live one and swap it in,
 //!   or check it against a fresh copy.
 //! - [`stock_views`]: the location and inventory read models.
+//! - [`erp_export`]: the ERP export records per business day.
 //! - [`router`]: the routing process manager (allocations, reservations,
 //!   backorders).
 //! - [`sealer`]: appends seals (Merkle roots over stream ranges).
@@ -17,6 +18,7 @@
 //! The read-model schema lives in the workspace's `migrations/` folder and is
 //! embedded here as [`MIGRATOR`].
 
+pub mod erp_export;
 pub mod error;
 pub mod order_views;
 pub mod rebuild;
@@ -25,6 +27,7 @@ pub mod runtime;
 pub mod sealer;
 pub mod stock_views;
 
+pub use erp_export::{ErpExport, ERP_EXPORT};
 pub use error::ProjectionError;
 pub use order_views::{OrderViews, ORDER_VIEWS};
 pub use router::{Router, ROUTER};

@@ -33,6 +33,10 @@ pub const READ_MODELS: &[ReadModel] = &[
         name: crate::STOCK_VIEWS,
         tables: &["location", "inventory"],
     },
+    ReadModel {
+        name: crate::ERP_EXPORT,
+        tables: &["erp_order", "erp_record", "erp_day"],
+    },
 ];
 
 /// A row found on one side only.

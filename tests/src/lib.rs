@@ -9,6 +9,8 @@
 //! `nats://127.0.0.1:4222`) and `ORDO_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432`).
 
+pub mod commands;
+
 use anyhow::Context as _;
 use ordo_api::auth::{Role, Tokens};
 use ordo_api::config::{Config, ServeConfig};
@@ -217,6 +219,7 @@ impl TestApp {
                 database_url: sandbox.database_url(),
                 namespace: sandbox.namespace.clone(),
                 stream_replicas: 1,
+                business_tz: "UTC".to_owned(),
             },
             listen: address,
             tokens_file: None,

@@ -6,6 +6,7 @@ mod e2e {
     mod audit;
     mod bad_input;
     mod bench;
+    mod export;
     mod kill;
     mod orders;
     mod personal;

@@ -1,11 +1,12 @@
 //! Auditors: history as of any moment, tamper detection, proofs that a third
 //! party can check, and upcasting of old event shapes.
 
-use ordo_domain::order::{ModifyOrder, PlaceOrder, PricedLine};
-use ordo_domain::{decide, Order, OrderCommand, OrderId};
+use ordo_domain::order::ModifyOrder;
+use ordo_domain::{Order, OrderCommand};
 use ordo_ledger::envelope::hash_of;
-use ordo_ledger::{Actor, ActorKind, CommandContext, Ledger, LedgerConfig, Repository};
+use ordo_ledger::{Ledger, LedgerConfig, Repository};
 use ordo_projections::{Sealer, SealerConfig};
+use ordo_tests::commands::{context, line, place, run};
 use ordo_tests::{eventually, nats_url, order_body, Sandbox, TestApp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -85,53 +86,6 @@ async fn history_as_of_each_event_gives_the_state_right_after_it() {
         )
         .await;
     assert_eq!(bad.status, 400);
-}
-
-fn context() -> CommandContext {
-    let actor = Actor {
-        kind: ActorKind::Channel,
-        id: "test".into(),
-    };
-    CommandContext::new(actor, time::OffsetDateTime::now_utc())
-}
-
-fn place(id: &str) -> OrderCommand {
-    let body = order_body("c-audit");
-    let mut errors = ordo_domain::FieldErrors::new();
-    let raw = ordo_domain::address::RawAddress {
-        name: body["shipping_address"]["name"].as_str().unwrap().into(),
-        line1: "1 Road".into(),
-        postal_code: "1000".into(),
-        city: "Brussels".into(),
-        country: "BE".into(),
-        ..Default::default()
-    };
-    OrderCommand::Place(PlaceOrder {
-        order_id: OrderId::parse(id).unwrap(),
-        customer_id: ordo_domain::CustomerId::parse("c-audit").unwrap(),
-        channel: ordo_domain::ChannelId::parse("web").unwrap(),
-        currency: ordo_domain::Currency::parse("EUR").unwrap(),
-        lines: vec![line("A", 1, 100)],
-        shipping_address: ordo_domain::Address::parse(raw, "", &mut errors).unwrap(),
-        tracking_token: "0123456789abcdef0123456789abcdef".into(),
-    })
-}
-
-fn line(sku: &str, quantity: i64, price: i64) -> PricedLine {
-    PricedLine {
-        sku: ordo_domain::Sku::parse(sku).unwrap(),
-        quantity: ordo_domain::Quantity::parse(quantity).unwrap(),
-        unit_price_minor: price,
-    }
-}
-
-async fn run(orders: &Repository<Order>, id: &str, command: OrderCommand) {
-    let context = context();
-    let now = context.now;
-    orders
-        .execute(id, &context, |order| decide(order, command.clone(), now))
-        .await
-        .unwrap();
 }
 
 /// Runs `ordo verify --json` and returns whether it passed and its report.

@@ -43,6 +43,9 @@ async fn a_tiny_bench_prints_every_figure_and_leaves_nothing_behind() {
         "load one order (uncached) from the big stream",
         "replay: read, verify hash, open, fold",
         "verify: hashes, links, seals",
+        "raw PostgreSQL read of the export rows",
+        "ERP export, 2000 records, csv",
+        "ERP export, 2000 records, jsonl",
     ] {
         assert!(
             names.contains(&expected),
