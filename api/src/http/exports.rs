@@ -2,7 +2,7 @@
 //! export closes the day), its file, the ERP's acknowledgement and the
 //! reconciliation report.
 
-use super::extract::JsonBody;
+use super::extract::{CommandHeaders, JsonBody};
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
 use crate::export::{self, DayError, Format};
@@ -239,6 +239,7 @@ pub(super) async fn acknowledge(
     State(app): State<AppState>,
     caller: Caller,
     Path(date): Path<String>,
+    headers: CommandHeaders,
     body: JsonBody<AcknowledgementRequest>,
 ) -> Result<Json<Reconciliation>, ApiError> {
     caller.require(ROLES)?;
@@ -252,7 +253,7 @@ pub(super) async fn acknowledge(
 
     let exported = exported_records(&app, day).await?;
     let report = reconcile(&exported, &ack);
-    let context = super::command_context(&caller, &Default::default(), None);
+    let context = super::command_context(&caller, &headers, Some(digest.clone()));
     let event = ErpDayEvent::ErpDayAcknowledged {
         business_day: date.clone(),
         acknowledgement_digest: digest,
@@ -264,6 +265,10 @@ pub(super) async fn acknowledge(
             Ok::<_, Infallible>(vec![event.clone()])
         })
         .await?;
+    if matches!(executed, ordo_ledger::Executed::Replayed(_)) {
+        // A retried acknowledgement (same Idempotency-Key): already recorded.
+        return Ok(Json(report));
+    }
     let json = serde_json::to_value(&report).map_err(ApiError::internal)?;
     sqlx::query(
         "insert into erp_reconciliation (business_day, position, received_at, report)

@@ -397,8 +397,9 @@ async fn reconciliation_reports_each_injected_difference_and_nothing_when_clean(
     unknown["event_id"] = json!(uuid::Uuid::new_v4().to_string());
     booked.push(unknown.clone());
     let before = app.message_count().await;
+    let key = [("Idempotency-Key", "erp-run-1")];
     let report = app
-        .post(&path, "erp", &acknowledgement(&booked, true), &[])
+        .post(&path, "erp", &acknowledgement(&booked, true), &key)
         .await;
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(report.body["missing_in_erp"], json!([missing["event_id"]]));
@@ -421,6 +422,15 @@ async fn reconciliation_reports_each_injected_difference_and_nothing_when_clean(
         app.message_count().await,
         before + 1,
         "the outcome is an event"
+    );
+    let retried = app
+        .post(&path, "erp", &acknowledgement(&booked, true), &key)
+        .await;
+    assert_eq!(retried.body, report.body);
+    assert_eq!(
+        app.message_count().await,
+        before + 1,
+        "a retry records nothing"
     );
 
     let latest = app
