@@ -127,7 +127,14 @@ enum ExportCommand {
 pub fn main() -> anyhow::Result<()> {
     config::load_config_file()?;
     let cli = Cli::parse();
-    telemetry::init(std::io::stderr);
+    // The bench's own table is its output: connection chatter and the slow
+    // statements it causes on purpose (filling a day of a million records)
+    // would bury it.
+    let default_filter = match cli.command {
+        Command::Bench { .. } => "warn,sqlx::query=error",
+        _ => "info",
+    };
+    telemetry::init(std::io::stderr, default_filter);
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(run(cli))
 }

@@ -493,8 +493,8 @@ where
 /// Quiet unless `TEST_LOG` is set.
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        ordo_api::telemetry::init(std::io::stderr);
+        ordo_api::telemetry::init(std::io::stderr, "info");
     } else {
-        ordo_api::telemetry::init(std::io::sink);
+        ordo_api::telemetry::init(std::io::sink, "info");
     }
 }
