@@ -11,10 +11,13 @@ use crate::commit::CommitPayload;
 use crate::envelope::{Actor, Envelope, GENESIS_HASH};
 use crate::personal::{contains_personal, SealingKey};
 use crate::{Ledger, LedgerError, StoredCommit};
+use serde::de::value::MapDeserializer;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -50,22 +53,31 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
 
     /// Lifts stored event data of an older schema version to the current
     /// shape. Events are never rewritten on disk; they are upcast on read.
-    fn upcast(event_type: &str, schema_version: u32, data: Value) -> Result<Value, String> {
+    /// Data that is already current comes back borrowed, uncopied.
+    fn upcast<'a>(
+        event_type: &str,
+        schema_version: u32,
+        data: Cow<'a, Value>,
+    ) -> Result<Cow<'a, Value>, String> {
         let _ = (event_type, schema_version);
         Ok(data)
     }
 }
 
 /// Decodes an envelope's data into the aggregate's event type.
+///
+/// The event is read from the envelope's data in place (no copy of the JSON
+/// tree), as the `{"type": ..., "data": ...}` map its serde form expects.
 pub fn decode_event<A: Aggregate>(envelope: &Envelope) -> Result<A::Event, String> {
     let data = A::upcast(
         &envelope.event_type,
         envelope.schema_version,
-        envelope.data.clone(),
+        Cow::Borrowed(&envelope.data),
     )?;
-    let tagged = serde_json::json!({ "type": envelope.event_type, "data": data });
-    serde_json::from_value(tagged)
-        .map_err(|e| format!("{} does not parse: {e}", envelope.event_type))
+    let event_type = Value::String(envelope.event_type.clone());
+    let tagged = [("type", &event_type), ("data", data.as_ref())];
+    let map = MapDeserializer::<_, serde_json::Error>::new(tagged.into_iter());
+    A::Event::deserialize(map).map_err(|e| format!("{} does not parse: {e}", envelope.event_type))
 }
 
 /// The first answer to an idempotent request, as recorded in the history.

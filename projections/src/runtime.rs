@@ -7,12 +7,13 @@
 //! event takes effect exactly once.
 
 use crate::ProjectionError;
+use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use ordo_ledger::{Ledger, StoredCommit};
+use ordo_ledger::{Ledger, LedgerError, StoredCommit};
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// What a projector does with a batch of commits, inside the transaction the
@@ -122,6 +123,10 @@ impl<P: Projection> Projector<P> {
 
     /// Follows the stream from the stored checkpoint until shutdown, until
     /// `stop_at`, or until the consumer ends or fails.
+    ///
+    /// Reading is pipelined with applying: a reader task collects and opens
+    /// the next batches while this one is being written, so the projector's
+    /// CPU work and PostgreSQL's overlap instead of taking turns.
     async fn follow(
         &self,
         shutdown: impl Future<Output = ()> + Clone,
@@ -137,44 +142,32 @@ impl<P: Projection> Projector<P> {
             "projector started"
         );
         let stop_at = self.config.stop_at.unwrap_or(u64::MAX);
-        let mut commits = self.ledger.read_from(committed + 1, None, false).await?;
+        if committed >= stop_at {
+            return Ok(Flow::Stopped);
+        }
+        let commits = self.ledger.read_from(committed + 1, None, false).await?;
+        let (sender, mut batches) = mpsc::channel(READ_AHEAD);
+        let reader = Reader {
+            ledger: self.ledger.clone(),
+            max_batch: self.config.max_batch,
+            linger: self.config.linger,
+            stop_at,
+        };
+        let span = tracing::debug_span!("reader", projector = name);
+        let _reader = AbortOnDrop(tokio::spawn(reader.run(commits, sender).instrument(span)));
         loop {
             if committed >= stop_at {
                 return Ok(Flow::Stopped);
             }
-            let first = tokio::select! {
-                next = commits.next() => next,
+            let batch = tokio::select! {
+                batch = batches.recv() => batch,
                 () = shutdown.clone() => return Ok(Flow::Stopped),
             };
-            let Some(first) = first else {
+            let Some(batch) = batch else {
                 return Ok(Flow::ConsumerEnded);
             };
-            let first = first?;
-            let mut batch = Vec::new();
-            let mut is_beyond = first.position > stop_at;
-            if !is_beyond {
-                batch.push(first);
-            }
-            while !is_beyond && batch.len() < self.config.max_batch {
-                match tokio::time::timeout(self.config.linger, commits.next()).await {
-                    Ok(Some(commit)) => {
-                        let commit = commit?;
-                        is_beyond = commit.position > stop_at;
-                        if !is_beyond {
-                            batch.push(commit);
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            self.ledger.unseal_all(&mut batch).await?;
-            // Past `stop_at` everything up to it has been delivered, gaps too.
-            let last = if is_beyond {
-                stop_at
-            } else {
-                batch.last().map_or(committed, |c| c.position)
-            };
-            self.apply(&stream, batch, committed, last).await?;
+            let Batch { commits, last } = batch?;
+            self.apply(&stream, commits, committed, last).await?;
             committed = last;
         }
     }
@@ -219,6 +212,87 @@ impl<P: Projection> Projector<P> {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// How many batches the reader may have ready beyond the one being applied.
+const READ_AHEAD: usize = 2;
+
+/// Commits read and opened, ready to apply, and the position applying them
+/// brings the projector to.
+struct Batch {
+    commits: Vec<StoredCommit>,
+    last: u64,
+}
+
+/// The reading half of a projector: groups what the consumer has ready into
+/// batches and opens their sealed personal data.
+struct Reader {
+    ledger: Ledger,
+    max_batch: usize,
+    linger: Duration,
+    stop_at: u64,
+}
+
+impl Reader {
+    /// Sends batches until the consumer ends, a fault (sent on as the last
+    /// item), `stop_at`, or the projector hanging up.
+    async fn run(
+        self,
+        mut commits: BoxStream<'static, Result<StoredCommit, LedgerError>>,
+        sender: mpsc::Sender<Result<Batch, ProjectionError>>,
+    ) {
+        while let Some(first) = commits.next().await {
+            let batch = self.collect(first, &mut commits).await;
+            let done = batch.as_ref().map_or(true, |b| b.last >= self.stop_at);
+            if sender.send(batch).await.is_err() || done {
+                return;
+            }
+        }
+    }
+
+    async fn collect(
+        &self,
+        first: Result<StoredCommit, LedgerError>,
+        commits: &mut BoxStream<'static, Result<StoredCommit, LedgerError>>,
+    ) -> Result<Batch, ProjectionError> {
+        let first = first?;
+        let mut batch = Vec::new();
+        let mut is_beyond = first.position > self.stop_at;
+        if !is_beyond {
+            batch.push(first);
+        }
+        while !is_beyond && batch.len() < self.max_batch {
+            match tokio::time::timeout(self.linger, commits.next()).await {
+                Ok(Some(commit)) => {
+                    let commit = commit?;
+                    is_beyond = commit.position > self.stop_at;
+                    if !is_beyond {
+                        batch.push(commit);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.ledger.unseal_all(&mut batch).await?;
+        // Past `stop_at` everything up to it has been delivered, gaps too.
+        let last = match batch.last() {
+            Some(commit) if !is_beyond => commit.position,
+            _ => self.stop_at,
+        };
+        Ok(Batch {
+            commits: batch,
+            last,
+        })
+    }
+}
+
+/// Stops the reader task when the projector's loop ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

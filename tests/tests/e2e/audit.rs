@@ -341,6 +341,7 @@ mod thing {
     use ordo_ledger::Aggregate;
     use serde::{Deserialize, Serialize};
     use serde_json::{json, Value};
+    use std::borrow::Cow;
 
     #[derive(Debug, Clone, Serialize, Deserialize)]
     #[serde(tag = "type", content = "data")]
@@ -403,11 +404,16 @@ mod thing {
             2
         }
         fn receipt(&self) {}
-        fn upcast(event_type: &str, schema_version: u32, data: Value) -> Result<Value, String> {
+        fn upcast<'a>(
+            event_type: &str,
+            schema_version: u32,
+            data: Cow<'a, Value>,
+        ) -> Result<Cow<'a, Value>, String> {
             match (event_type, schema_version) {
                 ("Priced", 1) => {
                     let euros = data["euros"].as_i64().ok_or("euros missing")?;
-                    Ok(json!({"amount_minor": euros * 100, "currency": "EUR"}))
+                    let current = json!({"amount_minor": euros * 100, "currency": "EUR"});
+                    Ok(Cow::Owned(current))
                 }
                 _ => Ok(data),
             }
