@@ -118,13 +118,7 @@ async fn load_orders(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Order>, ProjectionError> {
-    let mut ids: Vec<String> = commits
-        .iter()
-        .filter_map(|c| c.envelopes.first())
-        .map(|e| e.aggregate_id.clone())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::aggregate_ids(commits);
     let rows: Vec<(String, serde_json::Value)> =
         sqlx::query_as("select order_id, state from erp_order where order_id = any($1)")
             .bind(&ids)

@@ -35,5 +35,18 @@ pub use runtime::{checkpoint, wait_for_position, Projection, Projector, Projecto
 pub use sealer::{Sealer, SealerConfig};
 pub use stock_views::{StockViews, STOCK_VIEWS};
 
+/// The distinct aggregate ids of a batch's commits, sorted: what a
+/// projection loads the current rows of before folding the batch.
+pub(crate) fn aggregate_ids(commits: &[&ordo_ledger::StoredCommit]) -> Vec<String> {
+    let mut ids: Vec<String> = commits
+        .iter()
+        .filter_map(|c| c.envelopes.first())
+        .map(|e| e.aggregate_id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The read-model migrations, applied by `ordo migrate` and on `serve`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

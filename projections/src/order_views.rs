@@ -153,13 +153,7 @@ async fn load_current(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Tracked>, ProjectionError> {
-    let mut ids: Vec<String> = commits
-        .iter()
-        .filter_map(|c| c.envelopes.first())
-        .map(|e| e.aggregate_id.clone())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::aggregate_ids(commits);
     let rows: Vec<(String, serde_json::Value, i64, OffsetDateTime)> = sqlx::query_as(
         "select order_id, state, position, updated_at from order_tracking
          where order_id = any($1)",

@@ -83,13 +83,7 @@ async fn load_inventory(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, InventoryRow>, ProjectionError> {
-    let mut ids: Vec<String> = commits
-        .iter()
-        .filter_map(|c| c.envelopes.first())
-        .map(|e| e.aggregate_id.clone())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::aggregate_ids(commits);
     type Row = (
         String,
         i64,
