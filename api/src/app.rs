@@ -177,11 +177,13 @@ pub async fn serve(
     let erp = erp_export(&config.common)?;
     let mut background = Background::default();
     let (ledger, pool) = (&services.ledger, &services.pool);
-    background.project(OrderViews, ledger, pool);
-    background.project(erp.clone(), ledger, pool);
-    background.project(StockViews, ledger, pool);
+    let read_model = ProjectorConfig::read_model;
+    background.project(OrderViews, read_model(), ledger, pool);
+    background.project(erp.clone(), read_model(), ledger, pool);
+    background.project(StockViews, read_model(), ledger, pool);
     if !config.no_router {
-        background.project(Router::new(ledger.clone()), ledger, pool);
+        let router = Router::new(ledger.clone());
+        background.project(router, ProjectorConfig::default(), ledger, pool);
     }
     let sealer_config = SealerConfig {
         every_events: config.seal_every_events.max(1),
@@ -253,7 +255,7 @@ pub async fn export_erp(
         .with_context(|| format!("close business day {date}"))?;
     let catch_up = ProjectorConfig {
         stop_at: Some(position),
-        ..ProjectorConfig::default()
+        ..ProjectorConfig::read_model()
     };
     Projector::new(
         erp,
@@ -327,14 +329,15 @@ impl Background {
         self.tasks.push((name, stop, task));
     }
 
-    fn project<P: Projection>(&mut self, projection: P, ledger: &Ledger, pool: &PgPool) {
+    fn project<P: Projection>(
+        &mut self,
+        projection: P,
+        config: ProjectorConfig,
+        ledger: &Ledger,
+        pool: &PgPool,
+    ) {
         let name = projection.name();
-        let projector = Projector::new(
-            projection,
-            ledger.clone(),
-            pool.clone(),
-            ProjectorConfig::default(),
-        );
+        let projector = Projector::new(projection, ledger.clone(), pool.clone(), config);
         self.spawn(name, |stopped| projector.run(stopped));
     }
 

@@ -7,6 +7,7 @@
 
 pub mod baseline;
 mod export;
+mod lifecycle;
 pub mod measure;
 mod routing;
 mod scenario;
@@ -89,6 +90,7 @@ impl Size {
 pub enum Scenario {
     ErpExport,
     HotSkuBurst,
+    FullLifecycle,
     PlaceOrders,
     HotAggregate,
     CatchUp,
@@ -164,6 +166,11 @@ async fn run_all(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     // the router to read.
     if bench.wants(Scenario::HotSkuBurst) {
         figures.extend(routing::hot_sku_burst(bench, &baselines).await?);
+    }
+    // Also before placing orders without a router: the router would have to
+    // read all of those first.
+    if bench.wants(Scenario::FullLifecycle) {
+        figures.extend(lifecycle::full_lifecycle(bench, &baselines).await?);
     }
     if bench.wants(Scenario::PlaceOrders) {
         figures.extend(scenario::place_orders_http(bench, &baselines).await?);

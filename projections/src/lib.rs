@@ -18,6 +18,7 @@
 //! The read-model schema lives in the workspace's `migrations/` folder and is
 //! embedded here as [`MIGRATOR`].
 
+mod binary_copy;
 pub mod erp_export;
 pub mod error;
 pub mod order_views;

@@ -8,6 +8,7 @@
 
 mod summary;
 
+use crate::binary_copy::CopyRows;
 use crate::{Projection, ProjectionError};
 use ordo_domain::{evolve, Customer, CustomerEvent, Order, OrderEvent};
 use ordo_ledger::{decode_event, Envelope, StoredCommit};
@@ -15,7 +16,6 @@ use sqlx::PgConnection;
 use std::collections::HashMap;
 use std::future::Future;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The projector's name and checkpoint row.
 pub const ORDER_VIEWS: &str = "order_views";
@@ -45,35 +45,30 @@ struct Tracked {
     updated_at: OffsetDateTime,
 }
 
-/// Column vectors for one multi-row insert into `order_timeline`.
-#[derive(Default)]
-struct TimelineRows {
-    event_id: Vec<Uuid>,
-    order_id: Vec<String>,
-    version: Vec<i64>,
-    position: Vec<i64>,
-    event_type: Vec<String>,
-    occurred_at: Vec<OffsetDateTime>,
-    recorded_at: Vec<OffsetDateTime>,
-    actor: Vec<String>,
-    summary: Vec<String>,
-}
+/// The timeline rows of a batch, in the column order of [`write_timeline`].
+struct TimelineRows(CopyRows);
 
 impl TimelineRows {
-    fn push(&mut self, envelope: &Envelope, position: u64, summary: String) {
-        self.event_id.push(envelope.event_id);
-        self.order_id.push(envelope.aggregate_id.clone());
-        self.version.push(envelope.aggregate_version as i64);
-        self.position.push(position as i64);
-        self.event_type.push(envelope.event_type.clone());
-        self.occurred_at.push(envelope.occurred_at);
-        self.recorded_at.push(envelope.recorded_at);
-        self.actor.push(format!(
+    fn new() -> Self {
+        Self(CopyRows::new(9))
+    }
+
+    fn push(&mut self, envelope: &Envelope, position: u64, summary: &str) {
+        let row = &mut self.0;
+        row.row();
+        row.uuid(envelope.event_id);
+        row.text(&envelope.aggregate_id);
+        row.int8(envelope.aggregate_version as i64);
+        row.int8(position as i64);
+        row.text(&envelope.event_type);
+        row.timestamptz(envelope.occurred_at);
+        row.timestamptz(envelope.recorded_at);
+        row.text(&format!(
             "{}:{}",
             envelope.actor.kind.as_str(),
             envelope.actor.id
         ));
-        self.summary.push(summary);
+        row.text(summary);
     }
 }
 
@@ -137,15 +132,20 @@ async fn apply_orders(
         return Ok(());
     }
     let mut tracked = load_current(tx, orders).await?;
-    let mut timeline = TimelineRows::default();
+    let mut timeline = TimelineRows::new();
     for commit in orders {
         for envelope in &commit.envelopes {
             fold(&mut tracked, &mut timeline, envelope, commit.position)?;
         }
     }
-    write_tracking(tx, &tracked).await?;
-    write_customer_index(tx, &tracked).await?;
-    write_timeline(tx, &timeline).await
+    // The tracking rows are built while PostgreSQL inserts the timeline, so
+    // that our CPU work and the server's overlap instead of taking turns.
+    let (inserted, tracking) = futures::join!(write_timeline(tx, timeline), async {
+        TrackingRows::of(&tracked)
+    });
+    inserted?;
+    write_tracking(tx, &tracking?).await?;
+    write_customer_index(tx, &tracked).await
 }
 
 /// Loads the stored state of every order the batch touches.
@@ -208,42 +208,63 @@ fn fold(
     }
     let event: OrderEvent = decode_event::<Order>(envelope)
         .map_err(|reason| ProjectionError::Unapplicable { position, reason })?;
-    timeline.push(envelope, position, summary::describe(&entry.order, &event));
+    timeline.push(envelope, position, &summary::describe(&entry.order, &event));
     entry.order = evolve(std::mem::take(&mut entry.order), &event);
     entry.position = position;
     entry.updated_at = envelope.recorded_at;
     Ok(())
 }
 
-async fn write_tracking(
-    tx: &mut PgConnection,
-    tracked: &HashMap<String, Tracked>,
-) -> Result<(), ProjectionError> {
-    let mut rows = TrackingRows::default();
-    for (order_id, entry) in tracked {
-        let Some(placed) = &entry.order.placed else {
-            continue;
-        };
-        rows.order_id.push(order_id.clone());
-        rows.customer_id.push(placed.customer_id.to_string());
-        rows.channel.push(placed.channel.to_string());
-        rows.status.push(entry.order.status().as_str().to_owned());
-        rows.version.push(entry.order.version as i64);
-        rows.position.push(entry.position as i64);
-        rows.currency.push(placed.currency.code().to_owned());
-        rows.total_minor.push(placed.total_minor());
-        rows.tracking_token.push(placed.tracking_token.clone());
-        rows.placed_at.push(placed.placed_at);
-        rows.updated_at.push(entry.updated_at);
-        // Straight to JSON text: PostgreSQL parses it into jsonb anyway, and
-        // an intermediate `Value` tree per order is costly at catch-up rates.
-        let state =
-            serde_json::to_string(&entry.order).map_err(|e| ProjectionError::Unapplicable {
-                position: entry.position,
-                reason: e.to_string(),
-            })?;
-        rows.state.push(state);
+#[derive(Default)]
+struct TrackingRows {
+    order_id: Vec<String>,
+    customer_id: Vec<String>,
+    channel: Vec<String>,
+    status: Vec<String>,
+    version: Vec<i64>,
+    position: Vec<i64>,
+    currency: Vec<String>,
+    total_minor: Vec<i64>,
+    tracking_token: Vec<String>,
+    placed_at: Vec<OffsetDateTime>,
+    updated_at: Vec<OffsetDateTime>,
+    state: Vec<String>,
+}
+
+impl TrackingRows {
+    /// One row per placed order of the batch, its state as JSON text.
+    fn of(tracked: &HashMap<String, Tracked>) -> Result<Self, ProjectionError> {
+        let mut rows = Self::default();
+        for (order_id, entry) in tracked {
+            let Some(placed) = &entry.order.placed else {
+                continue;
+            };
+            rows.order_id.push(order_id.clone());
+            rows.customer_id.push(placed.customer_id.to_string());
+            rows.channel.push(placed.channel.to_string());
+            rows.status.push(entry.order.status().as_str().to_owned());
+            rows.version.push(entry.order.version as i64);
+            rows.position.push(entry.position as i64);
+            rows.currency.push(placed.currency.code().to_owned());
+            rows.total_minor.push(placed.total_minor());
+            rows.tracking_token.push(placed.tracking_token.clone());
+            rows.placed_at.push(placed.placed_at);
+            rows.updated_at.push(entry.updated_at);
+            // Straight to JSON text: PostgreSQL parses it into jsonb anyway,
+            // and an intermediate `Value` tree per order is costly at
+            // catch-up rates.
+            let state =
+                serde_json::to_string(&entry.order).map_err(|e| ProjectionError::Unapplicable {
+                    position: entry.position,
+                    reason: e.to_string(),
+                })?;
+            rows.state.push(state);
+        }
+        Ok(rows)
     }
+}
+
+async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<(), ProjectionError> {
     sqlx::query(
         "insert into order_tracking (order_id, customer_id, channel, status, version, position,
              currency, total_minor, tracking_token, placed_at, updated_at, state)
@@ -277,22 +298,6 @@ async fn write_tracking(
     Ok(())
 }
 
-#[derive(Default)]
-struct TrackingRows {
-    order_id: Vec<String>,
-    customer_id: Vec<String>,
-    channel: Vec<String>,
-    status: Vec<String>,
-    version: Vec<i64>,
-    position: Vec<i64>,
-    currency: Vec<String>,
-    total_minor: Vec<i64>,
-    tracking_token: Vec<String>,
-    placed_at: Vec<OffsetDateTime>,
-    updated_at: Vec<OffsetDateTime>,
-    state: Vec<String>,
-}
-
 /// Keeps `customer_order` in step with `order_tracking`, from the rows the
 /// batch just wrote.
 async fn write_customer_index(
@@ -320,24 +325,20 @@ async fn write_customer_index(
 /// Inserts the timeline rows. A plain insert on purpose: an event applied
 /// twice would violate the primary key and stop the projector loudly instead
 /// of passing unnoticed.
-async fn write_timeline(tx: &mut PgConnection, rows: &TimelineRows) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "insert into order_timeline (event_id, order_id, version, position, event_type,
-             occurred_at, recorded_at, actor, summary)
-         select * from unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[],
-             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])",
-    )
-    .bind(&rows.event_id)
-    .bind(&rows.order_id)
-    .bind(&rows.version)
-    .bind(&rows.position)
-    .bind(&rows.event_type)
-    .bind(&rows.occurred_at)
-    .bind(&rows.recorded_at)
-    .bind(&rows.actor)
-    .bind(&rows.summary)
-    .execute(&mut *tx)
-    .await
-    .map_err(ProjectionError::database("write order_timeline"))?;
+async fn write_timeline(tx: &mut PgConnection, rows: TimelineRows) -> Result<(), ProjectionError> {
+    let mut copy = tx
+        .copy_in_raw(
+            "copy order_timeline (event_id, order_id, version, position, event_type,
+                 occurred_at, recorded_at, actor, summary)
+             from stdin (format binary)",
+        )
+        .await
+        .map_err(ProjectionError::database("start copy into order_timeline"))?;
+    copy.send(rows.0.finish())
+        .await
+        .map_err(ProjectionError::database("copy into order_timeline"))?;
+    copy.finish()
+        .await
+        .map_err(ProjectionError::database("finish copy into order_timeline"))?;
     Ok(())
 }

@@ -186,9 +186,8 @@ pub async fn build_until<P: Projection>(
     progress: Progress<'_>,
 ) -> Result<(), ProjectionError> {
     let config = ProjectorConfig {
-        max_batch: 2000,
         stop_at: Some(target),
-        ..Default::default()
+        ..ProjectorConfig::read_model()
     };
     let projector = Projector::new(projection, ledger.clone(), scratch.clone(), config);
     let mut position = projector.subscribe();

@@ -34,8 +34,9 @@ pub trait Projection: Send + Sync + 'static {
 pub struct ProjectorConfig {
     /// The most commits applied in one transaction.
     pub max_batch: usize,
-    /// How long to wait for more commits once one has arrived. Short, so
-    /// that a lone command shows up in the read model quickly.
+    /// How long the reader waits for more commits after the first of a
+    /// chunk when none is ready. Short, so that a lone command shows up in
+    /// the read model quickly; commits that are ready are taken regardless.
     pub linger: Duration,
     /// Stop once this position is applied (rebuilds and checks); `None`
     /// follows the stream for ever.
@@ -43,11 +44,29 @@ pub struct ProjectorConfig {
 }
 
 impl Default for ProjectorConfig {
+    /// Batches of up to 500 commits: for processes whose batch performs
+    /// ledger commands one by one (the router), so that a crash repeats
+    /// little work.
     fn default() -> Self {
         Self {
             max_batch: 500,
             linger: Duration::from_millis(2),
             stop_at: None,
+        }
+    }
+}
+
+impl ProjectorConfig {
+    /// Batches of up to 10,000 commits: for read models, whose batch is a few
+    /// bulk statements. A batch only grows while a backlog waits (a restart,
+    /// a rebuild, a burst), and then fewer, larger transactions catch up
+    /// faster: each costs a commit, and an order touched by many events of
+    /// one batch is written once. Following a live stream, batches stay small
+    /// because the reader stops collecting after `linger`.
+    pub fn read_model() -> Self {
+        Self {
+            max_batch: 10_000,
+            ..Self::default()
         }
     }
 }
@@ -124,9 +143,12 @@ impl<P: Projection> Projector<P> {
     /// Follows the stream from the stored checkpoint until shutdown, until
     /// `stop_at`, or until the consumer ends or fails.
     ///
-    /// Reading is pipelined with applying: a reader task collects and opens
-    /// the next batches while this one is being written, so the projector's
-    /// CPU work and PostgreSQL's overlap instead of taking turns.
+    /// Reading is pipelined with applying: a reader task reads and opens
+    /// commits in chunks while a batch is being written, and the next batch
+    /// is every chunk that is ready by then, up to `max_batch`. So batches
+    /// are small while the stream trickles (a commit is applied as soon as
+    /// the previous batch is done) and grow when a backlog waits, which is
+    /// when fewer, larger transactions pay off.
     async fn follow(
         &self,
         shutdown: impl Future<Output = ()> + Clone,
@@ -146,27 +168,49 @@ impl<P: Projection> Projector<P> {
             return Ok(Flow::Stopped);
         }
         let commits = self.ledger.read_from(committed + 1, None, false).await?;
-        let (sender, mut batches) = mpsc::channel(READ_AHEAD);
+        let chunk = self.config.max_batch.clamp(1, MAX_CHUNK);
+        let (sender, mut chunks) = mpsc::channel(self.config.max_batch.div_ceil(chunk) + 1);
         let reader = Reader {
             ledger: self.ledger.clone(),
-            max_batch: self.config.max_batch,
+            chunk,
             linger: self.config.linger,
             stop_at,
         };
         let span = tracing::debug_span!("reader", projector = name);
         let _reader = AbortOnDrop(tokio::spawn(reader.run(commits, sender).instrument(span)));
+        let mut held = None;
         loop {
             if committed >= stop_at {
                 return Ok(Flow::Stopped);
             }
-            let batch = tokio::select! {
-                batch = batches.recv() => batch,
-                () = shutdown.clone() => return Ok(Flow::Stopped),
+            let first = match held.take() {
+                Some(chunk) => Some(chunk),
+                None => tokio::select! {
+                    chunk = chunks.recv() => chunk,
+                    () = shutdown.clone() => return Ok(Flow::Stopped),
+                },
             };
-            let Some(batch) = batch else {
+            let Some(first) = first else {
                 return Ok(Flow::ConsumerEnded);
             };
-            let Batch { commits, last } = batch?;
+            let Batch {
+                mut commits,
+                mut last,
+            } = first?;
+            // Whatever else is ready joins this batch, up to its limit; a
+            // chunk that does not fit, or a fault, waits for the next turn.
+            while let Ok(next) = chunks.try_recv() {
+                match next {
+                    Ok(more) if commits.len() + more.commits.len() <= self.config.max_batch => {
+                        commits.extend(more.commits);
+                        last = more.last;
+                    }
+                    other => {
+                        held = Some(other);
+                        break;
+                    }
+                }
+            }
             self.apply(&stream, commits, committed, last).await?;
             committed = last;
         }
@@ -203,11 +247,13 @@ impl<P: Projection> Projector<P> {
             }
             self.projection.apply_batch(&mut tx, &batch).await?;
             store_checkpoint(&mut tx, name, stream, last).await?;
-            tx.commit()
-                .await
-                .map_err(ProjectionError::database("commit batch"))?;
+            // Freeing a large batch takes real time; it happens while the
+            // server commits rather than after.
+            let commits = batch.len();
+            let (committed, ()) = futures::join!(tx.commit(), async move { drop(batch) });
+            committed.map_err(ProjectionError::database("commit batch"))?;
             self.position.send_replace(last);
-            tracing::debug!(commits = batch.len(), "batch committed");
+            tracing::debug!(commits, "batch committed");
             Ok(())
         }
         .instrument(span)
@@ -215,8 +261,8 @@ impl<P: Projection> Projector<P> {
     }
 }
 
-/// How many batches the reader may have ready beyond the one being applied.
-const READ_AHEAD: usize = 2;
+/// The most commits the reader reads and opens as one chunk.
+const MAX_CHUNK: usize = 500;
 
 /// Commits read and opened, ready to apply, and the position applying them
 /// brings the projector to.
@@ -225,17 +271,17 @@ struct Batch {
     last: u64,
 }
 
-/// The reading half of a projector: groups what the consumer has ready into
-/// batches and opens their sealed personal data.
+/// The reading half of a projector: reads what the consumer has ready in
+/// chunks and opens their sealed personal data.
 struct Reader {
     ledger: Ledger,
-    max_batch: usize,
+    chunk: usize,
     linger: Duration,
     stop_at: u64,
 }
 
 impl Reader {
-    /// Sends batches until the consumer ends, a fault (sent on as the last
+    /// Sends chunks until the consumer ends, a fault (sent on as the last
     /// item), `stop_at`, or the projector hanging up.
     async fn run(
         self,
@@ -243,27 +289,31 @@ impl Reader {
         sender: mpsc::Sender<Result<Batch, ProjectionError>>,
     ) {
         while let Some(first) = commits.next().await {
-            let batch = self.collect(first, &mut commits).await;
-            let done = batch.as_ref().map_or(true, |b| b.last >= self.stop_at);
-            if sender.send(batch).await.is_err() || done {
+            let chunk = self.collect(first, &mut commits).await;
+            let done = chunk.as_ref().map_or(true, |b| b.last >= self.stop_at);
+            if sender.send(chunk).await.is_err() || done {
                 return;
             }
         }
     }
 
+    /// Takes commits that are ready, and waits for more up to `linger` after
+    /// the first: a ready commit is taken even past that moment, so a
+    /// backlog fills whole chunks while a trickle is handed on at once.
     async fn collect(
         &self,
         first: Result<StoredCommit, LedgerError>,
         commits: &mut BoxStream<'static, Result<StoredCommit, LedgerError>>,
     ) -> Result<Batch, ProjectionError> {
         let first = first?;
+        let deadline = tokio::time::Instant::now() + self.linger;
         let mut batch = Vec::new();
         let mut is_beyond = first.position > self.stop_at;
         if !is_beyond {
             batch.push(first);
         }
-        while !is_beyond && batch.len() < self.max_batch {
-            match tokio::time::timeout(self.linger, commits.next()).await {
+        while !is_beyond && batch.len() < self.chunk {
+            match tokio::time::timeout_at(deadline, commits.next()).await {
                 Ok(Some(commit)) => {
                     let commit = commit?;
                     is_beyond = commit.position > self.stop_at;

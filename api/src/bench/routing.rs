@@ -69,30 +69,32 @@ pub(super) async fn hot_sku_burst(
     Ok(vec![figure])
 }
 
-async fn send(request: reqwest::RequestBuilder, role: &str, body: &Value) -> anyhow::Result<()> {
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    role: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
     let response = request
         .bearer_auth(format!("bench-{role}-token-000000"))
         .json(body)
         .send()
         .await
         .context("send a bench request")?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "bench request answered {}",
-        response.status()
-    );
+    let status = response.status();
+    if !status.is_success() {
+        let problem = response.text().await.unwrap_or_default();
+        anyhow::bail!("bench request answered {status}: {problem}");
+    }
     Ok(())
 }
 
 async fn stock_network(http: &reqwest::Client, base: &str, units: usize) -> anyhow::Result<()> {
     for i in 0..LOCATIONS {
-        let location = json!({
-            "name": format!("Burst warehouse {i}"), "kind": "warehouse",
-            "coordinates": {"latitude": 48.0 + i as f64, "longitude": 9.0 + i as f64},
-            "timezone": "UTC", "daily_capacity": 1_000_000,
-            "opening_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "cutoff": "23:59", "priority": 0
-        });
+        let location = warehouse(
+            &format!("Burst warehouse {i}"),
+            48.0 + i as f64,
+            9.0 + i as f64,
+        );
         let path = format!("{base}/v1/locations/burst-{i}");
         send(http.put(path), "operator", &location).await?;
         let receipt = json!({ "quantity": units });
@@ -100,6 +102,18 @@ async fn stock_network(http: &reqwest::Client, base: &str, units: usize) -> anyh
         send(http.post(path), "store", &receipt).await?;
     }
     Ok(())
+}
+
+/// A warehouse open every day until 23:59, with the most daily capacity a
+/// location may have, so that only stock limits a bench's routing.
+pub(super) fn warehouse(name: &str, latitude: f64, longitude: f64) -> Value {
+    json!({
+        "name": name, "kind": "warehouse",
+        "coordinates": {"latitude": latitude, "longitude": longitude},
+        "timezone": "UTC", "daily_capacity": 1_000_000,
+        "opening_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "cutoff": "23:59", "priority": 0
+    })
 }
 
 async fn place(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<()> {

@@ -36,6 +36,9 @@ async fn a_tiny_bench_prints_every_figure_and_leaves_nothing_behind() {
         "raw JetStream publish, 1024 in flight",
         "raw JetStream ordered read",
         "raw PostgreSQL upsert, 1000-row batches",
+        "hot-SKU burst: orders routed or backordered",
+        "full lifecycle: commands",
+        "full lifecycle: tracking reads",
         "place orders over HTTP",
         "projection lag (201 to visible in GET)",
         "hot aggregate at 10 events of history",
@@ -60,6 +63,19 @@ async fn a_tiny_bench_prints_every_figure_and_leaves_nothing_behind() {
         .find(|f| f["name"] == "place orders over HTTP")
         .unwrap();
     assert!(place["ratio"].as_f64().unwrap() > 0.0);
+    let rate_of = |name: &str| {
+        report["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()["rate"]
+            .as_f64()
+            .unwrap()
+    };
+    let commands = rate_of("full lifecycle: commands");
+    assert!(commands > 0.0, "no lifecycle command was measured");
+    assert!(rate_of("full lifecycle: tracking reads") >= 10.0 * commands);
     let pool = sqlx::PgPool::connect(&format!("{}/postgres", pg_base_url()))
         .await
         .unwrap();
