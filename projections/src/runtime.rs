@@ -63,9 +63,16 @@ impl ProjectorConfig {
     /// faster: each costs a commit, and an order touched by many events of
     /// one batch is written once. Following a live stream, batches stay small
     /// because the reader stops collecting after `linger`.
+    ///
+    /// The reader also gathers a little longer (10 ms) before it hands a
+    /// chunk on: under a steady stream that bounds each projector to about
+    /// a hundred transactions a second, where applying every few commits
+    /// on their own would spend the servers' CPU on transaction overhead
+    /// that the router and the API need.
     pub fn read_model() -> Self {
         Self {
             max_batch: 10_000,
+            linger: Duration::from_millis(10),
             ..Self::default()
         }
     }
