@@ -144,8 +144,9 @@ async fn apply_orders(
         TrackingRows::of(&tracked)
     });
     inserted?;
-    write_tracking(tx, &tracking?).await?;
-    write_customer_index(tx, &tracked).await
+    let tracking = tracking?;
+    write_tracking(tx, &tracking).await?;
+    write_customer_index(tx, &tracking).await
 }
 
 /// Loads the stored state of every order the batch touches.
@@ -154,8 +155,10 @@ async fn load_current(
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Tracked>, ProjectionError> {
     let ids = crate::aggregate_ids(commits);
-    let rows: Vec<(String, serde_json::Value, i64, OffsetDateTime)> = sqlx::query_as(
-        "select order_id, state, position, updated_at from order_tracking
+    // The state as text, parsed straight into an `Order`: decoding jsonb
+    // into a `Value` tree first would build and free one tree per order.
+    let rows: Vec<(String, String, i64, OffsetDateTime)> = sqlx::query_as(
+        "select order_id, state::text, position, updated_at from order_tracking
          where order_id = any($1)",
     )
     .bind(&ids)
@@ -165,7 +168,7 @@ async fn load_current(
     let mut tracked = HashMap::with_capacity(ids.len());
     for (order_id, state, position, updated_at) in rows {
         let order: Order =
-            serde_json::from_value(state).map_err(|e| ProjectionError::Unapplicable {
+            serde_json::from_str(&state).map_err(|e| ProjectionError::Unapplicable {
                 position: position as u64,
                 reason: format!("stored state of order {order_id} does not parse: {e}"),
             })?;
@@ -298,24 +301,29 @@ async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<()
     Ok(())
 }
 
-/// Keeps `customer_order` in step with `order_tracking`, from the rows the
-/// batch just wrote.
+/// Keeps `customer_order` in step with `order_tracking`, from the same rows
+/// the batch wrote there.
 async fn write_customer_index(
     tx: &mut PgConnection,
-    tracked: &HashMap<String, Tracked>,
+    rows: &TrackingRows,
 ) -> Result<(), ProjectionError> {
-    let ids: Vec<&String> = tracked.keys().collect();
     sqlx::query(
         "insert into customer_order (customer_id, order_id, placed_at, status, currency,
              total_minor, updated_at)
-         select customer_id, order_id, placed_at, status, currency, total_minor, updated_at
-         from order_tracking where order_id = any($1)
+         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
+             $5::text[], $6::int8[], $7::timestamptz[])
          on conflict (customer_id, order_id) do update set
              placed_at = excluded.placed_at, status = excluded.status,
              currency = excluded.currency, total_minor = excluded.total_minor,
              updated_at = excluded.updated_at",
     )
-    .bind(&ids)
+    .bind(&rows.customer_id)
+    .bind(&rows.order_id)
+    .bind(&rows.placed_at)
+    .bind(&rows.status)
+    .bind(&rows.currency)
+    .bind(&rows.total_minor)
+    .bind(&rows.updated_at)
     .execute(&mut *tx)
     .await
     .map_err(ProjectionError::database("write customer_order"))?;
