@@ -153,9 +153,9 @@ impl<P: Projection> Projector<P> {
     /// Reading is pipelined with applying: a reader task reads and opens
     /// commits in chunks while a batch is being written, and the next batch
     /// is every chunk that is ready by then, up to `max_batch`. So batches
-    /// are small while the stream trickles (a commit is applied as soon as
-    /// the previous batch is done) and grow when a backlog waits, which is
-    /// when fewer, larger transactions pay off.
+    /// are small while the stream trickles (a commit is applied within
+    /// `linger` of the previous batch's end) and grow when a backlog waits,
+    /// which is when fewer, larger transactions pay off.
     async fn follow(
         &self,
         shutdown: impl Future<Output = ()> + Clone,
@@ -200,24 +200,8 @@ impl<P: Projection> Projector<P> {
             let Some(first) = first else {
                 return Ok(Flow::ConsumerEnded);
             };
-            let Batch {
-                mut commits,
-                mut last,
-            } = first?;
-            // Whatever else is ready joins this batch, up to its limit; a
-            // chunk that does not fit, or a fault, waits for the next turn.
-            while let Ok(next) = chunks.try_recv() {
-                match next {
-                    Ok(more) if commits.len() + more.commits.len() <= self.config.max_batch => {
-                        commits.extend(more.commits);
-                        last = more.last;
-                    }
-                    other => {
-                        held = Some(other);
-                        break;
-                    }
-                }
-            }
+            let Batch { commits, last } =
+                join_ready(first?, &mut chunks, &mut held, self.config.max_batch);
             self.apply(&stream, commits, committed, last).await?;
             committed = last;
         }
@@ -266,6 +250,29 @@ impl<P: Projection> Projector<P> {
         .instrument(span)
         .await
     }
+}
+
+/// Adds every chunk that is ready to `batch`, up to `max_batch` commits. A
+/// chunk that does not fit, or a fault, is held for the next batch.
+fn join_ready(
+    mut batch: Batch,
+    chunks: &mut mpsc::Receiver<Result<Batch, ProjectionError>>,
+    held: &mut Option<Result<Batch, ProjectionError>>,
+    max_batch: usize,
+) -> Batch {
+    while let Ok(next) = chunks.try_recv() {
+        match next {
+            Ok(more) if batch.commits.len() + more.commits.len() <= max_batch => {
+                batch.commits.extend(more.commits);
+                batch.last = more.last;
+            }
+            other => {
+                *held = Some(other);
+                break;
+            }
+        }
+    }
+    batch
 }
 
 /// The most commits the reader reads and opens as one chunk.
