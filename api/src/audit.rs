@@ -212,13 +212,14 @@ pub async fn replay(
                 .events
                 .iter()
                 .map(|(position, e)| {
-                    serde_json::json!({
+                    Ok(serde_json::json!({
                         "position": position, "event_id": e.event_id, "event_type": e.event_type,
                         "version": e.aggregate_version, "recorded_at": e.recorded_at,
-                        "data": present(&e.data),
-                    })
+                        "data": present(&e.data_value()?),
+                    }))
                 })
-                .collect();
+                .collect::<Result<_, serde_json::Error>>()
+                .context("read the event data")?;
             crate::output::print_json(&serde_json::json!({
                 "order_id": order_id,
                 "version": history.state.version,

@@ -15,9 +15,9 @@ use serde::de::value::MapDeserializer;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -53,31 +53,38 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
 
     /// Lifts stored event data of an older schema version to the current
     /// shape. Events are never rewritten on disk; they are upcast on read.
-    /// Data that is already current comes back borrowed, uncopied.
-    fn upcast<'a>(
+    /// `None` means the data is already current and is decoded as stored,
+    /// without an intermediate `Value`.
+    fn upcast(
         event_type: &str,
         schema_version: u32,
-        data: Cow<'a, Value>,
-    ) -> Result<Cow<'a, Value>, String> {
-        let _ = (event_type, schema_version);
-        Ok(data)
+        data: &RawValue,
+    ) -> Result<Option<Value>, String> {
+        let _ = (event_type, schema_version, data);
+        Ok(None)
     }
 }
 
 /// Decodes an envelope's data into the aggregate's event type.
 ///
-/// The event is read from the envelope's data in place (no copy of the JSON
-/// tree), as the `{"type": ..., "data": ...}` map its serde form expects.
+/// Current data is parsed from its stored text straight into the event, as
+/// the `{"type": ..., "data": ...}` map its serde form expects; only data
+/// that an upcaster lifts goes through a `Value`.
 pub fn decode_event<A: Aggregate>(envelope: &Envelope) -> Result<A::Event, String> {
-    let data = A::upcast(
-        &envelope.event_type,
-        envelope.schema_version,
-        Cow::Borrowed(&envelope.data),
-    )?;
-    let event_type = Value::String(envelope.event_type.clone());
-    let tagged = [("type", &event_type), ("data", data.as_ref())];
-    let map = MapDeserializer::<_, serde_json::Error>::new(tagged.into_iter());
-    A::Event::deserialize(map).map_err(|e| format!("{} does not parse: {e}", envelope.event_type))
+    let event_type = envelope.event_type.as_str();
+    let failed = |e: serde_json::Error| format!("{event_type} does not parse: {e}");
+    match A::upcast(event_type, envelope.schema_version, &envelope.data)? {
+        None => {
+            let tag = serde_json::value::to_raw_value(event_type).map_err(failed)?;
+            let tagged = [("type", &*tag), ("data", &*envelope.data)];
+            A::Event::deserialize(MapDeserializer::new(tagged.into_iter())).map_err(failed)
+        }
+        Some(current) => {
+            let tag = Value::String(event_type.to_owned());
+            let tagged = [("type", &tag), ("data", &current)];
+            A::Event::deserialize(MapDeserializer::new(tagged.into_iter())).map_err(failed)
+        }
+    }
 }
 
 /// The first answer to an idempotent request, as recorded in the history.
@@ -510,11 +517,21 @@ fn build_commit<A: Aggregate>(
         let (event_type, data) = split_tagged(tagged)
             .ok_or_else(|| serialize_error(&subject, "event is not {type, data}"))?;
         let event_id = Uuid::now_v7();
-        let mut sealed_data = data.clone();
-        if let Some(key) = sealing {
-            key.seal(&mut sealed_data, &event_id.to_string())
-                .map_err(|reason| serialize_error(&subject, reason))?;
-        }
+        let raw = |value: &Value| {
+            serde_json::value::to_raw_value(value).map_err(|e| serialize_error(&subject, e))
+        };
+        let (open_data, sealed_data) = match sealing {
+            Some(key) => {
+                let mut sealed = data.clone();
+                key.seal(&mut sealed, &event_id.to_string())
+                    .map_err(|reason| serialize_error(&subject, reason))?;
+                (raw(&data)?, raw(&sealed)?)
+            }
+            None => {
+                let data = raw(&data)?;
+                (data.clone(), data)
+            }
+        };
         let sealed = Envelope {
             event_id,
             event_type,
@@ -537,7 +554,7 @@ fn build_commit<A: Aggregate>(
         .map_err(|e| serialize_error(&subject, e))?;
         prev_hash = sealed.hash.clone();
         envelopes.push(Envelope {
-            data,
+            data: open_data,
             ..sealed.clone()
         });
         stored.push(sealed);

@@ -11,6 +11,7 @@
 //! evidence").
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -59,7 +60,7 @@ pub struct Actor {
 
 /// One stored event with its metadata. `data` is the event's own payload in
 /// the shape named by `event_type` and `schema_version`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
     pub event_id: Uuid,
     pub event_type: String,
@@ -83,13 +84,18 @@ pub struct Envelope {
     pub request_digest: Option<String>,
     pub prev_hash: String,
     pub hash: String,
-    pub data: Value,
+    /// The payload as JSON text, kept as read. Readers decode it straight
+    /// into their event type ([`crate::decode_event`]); a tree of `Value`s
+    /// per event, built and freed again, cost a projector catching up more
+    /// than a third of its time.
+    pub data: Box<RawValue>,
 }
 
 impl Envelope {
-    /// The event's payload.
-    pub fn data(&self) -> &Value {
-        &self.data
+    /// The payload as a JSON value, for readers that inspect it generically
+    /// (audit views, tests).
+    pub fn data_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(self.data.get())
     }
 
     /// Computes and sets `hash` from every other member.

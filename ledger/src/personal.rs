@@ -20,6 +20,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -29,6 +30,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 const PERSONAL_TAG: &str = "$personal";
 const SEALED_TAG: &str = "$sealed";
+/// The sealed tag as a JSON string token: inside a longer string, or escaped
+/// as string content, its quotes would not both be there.
+const SEALED_TOKEN: &str = "\"$sealed\"";
 const ERASED_TAG: &str = "$erased";
 const WITHHELD_TAG: &str = "$withheld";
 
@@ -462,15 +466,13 @@ impl SealingKey {
     }
 }
 
-/// Whether `data` holds a sealed value.
-pub(crate) fn contains_sealed(data: &Value) -> bool {
-    match data {
-        Value::Object(members) => {
-            members.contains_key(SEALED_TAG) || members.values().any(contains_sealed)
-        }
-        Value::Array(items) => items.iter().any(contains_sealed),
-        _ => false,
-    }
+/// Whether stored data may hold a sealed value: whether its text has the
+/// sealed tag as a string token. Our writer never escapes the tag's
+/// characters, so data without it holds nothing sealed; data with it is
+/// parsed and looked at properly (a string value that is exactly the tag
+/// costs a parse, no more).
+pub(crate) fn may_hold_sealed(data: &RawValue) -> bool {
+    memchr::memmem::find(data.get().as_bytes(), SEALED_TOKEN.as_bytes()).is_some()
 }
 
 /// Whether `data` holds a value marked personal.

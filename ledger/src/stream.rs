@@ -1,7 +1,6 @@
 //! The [`Ledger`] handle on the namespace's JetStream stream.
 
 use crate::commit::StoredCommit;
-use crate::envelope::Envelope;
 use crate::personal::{KeyRing, MasterKey};
 use crate::seal::{Seal, SealPayload};
 use crate::{LedgerError, Namespace};
@@ -183,17 +182,40 @@ impl Ledger {
     }
 
     /// Opens the sealed personal values of a batch of commits, fetching the
-    /// keys they need concurrently first.
+    /// keys they need concurrently first. Only data that holds a sealed
+    /// value is parsed and written again; the rest stays as read.
     pub async fn unseal_all(&self, commits: &mut [StoredCommit]) -> Result<(), LedgerError> {
-        if let Some(keys) = self.inner.keys.as_deref() {
-            let mut values: Vec<&serde_json::Value> = Vec::new();
-            for commit in commits.iter() {
-                values.extend(commit.envelopes.iter().map(Envelope::data));
+        let mut opened = Vec::new();
+        for (c, commit) in commits.iter().enumerate() {
+            for (e, envelope) in commit.envelopes.iter().enumerate() {
+                if crate::personal::may_hold_sealed(&envelope.data) {
+                    let value = envelope
+                        .data_value()
+                        .map_err(|e| corrupt(commit, format!("event data: {e}")))?;
+                    opened.push((c, e, value));
+                }
             }
+        }
+        if opened.is_empty() {
+            return Ok(());
+        }
+        if let Some(keys) = self.inner.keys.as_deref() {
+            let values: Vec<&serde_json::Value> = opened.iter().map(|(_, _, v)| v).collect();
             keys.prefetch(&values).await?;
         }
-        for commit in commits {
-            self.unseal(commit).await?;
+        for (c, e, mut value) in opened {
+            let commit = &mut commits[c];
+            match self.inner.keys.as_deref() {
+                Some(keys) => {
+                    let aad = commit.envelopes[e].event_id.to_string();
+                    keys.unseal(&mut value, &aad)
+                        .await
+                        .map_err(|reason| corrupt(commit, reason))?;
+                }
+                None => crate::personal::withhold(&mut value),
+            }
+            commit.envelopes[e].data = serde_json::value::to_raw_value(&value)
+                .map_err(|e| corrupt(commit, format!("event data: {e}")))?;
         }
         Ok(())
     }
@@ -203,24 +225,7 @@ impl Ledger {
     /// destroyed, or `{"$withheld": true}` when this ledger has no master
     /// key. The envelope hashes stay those of the stored (sealed) form.
     pub async fn unseal(&self, commit: &mut StoredCommit) -> Result<(), LedgerError> {
-        for envelope in &mut commit.envelopes {
-            if !crate::personal::contains_sealed(&envelope.data) {
-                continue;
-            }
-            let Some(keys) = self.inner.keys.as_deref() else {
-                crate::personal::withhold(&mut envelope.data);
-                continue;
-            };
-            let aad = envelope.event_id.to_string();
-            keys.unseal(&mut envelope.data, &aad)
-                .await
-                .map_err(|reason| LedgerError::Corrupt {
-                    subject: commit.subject.clone(),
-                    stream_seq: commit.position,
-                    reason,
-                })?;
-        }
-        Ok(())
+        self.unseal_all(std::slice::from_mut(commit)).await
     }
 
     /// Reports what an acknowledgement means here: server version, storage
@@ -536,6 +541,14 @@ impl Ledger {
             .await
             .map(|_| ())
             .map_err(|e| LedgerError::unavailable(format!("delete stream {name}"), e))
+    }
+}
+
+fn corrupt(commit: &StoredCommit, reason: String) -> LedgerError {
+    LedgerError::Corrupt {
+        subject: commit.subject.clone(),
+        stream_seq: commit.position,
+        reason,
     }
 }
 

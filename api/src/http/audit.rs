@@ -98,7 +98,7 @@ pub(super) async fn order_history(
             .events
             .iter()
             .map(|(p, e)| history_event(*p, e))
-            .collect(),
+            .collect::<Result<_, _>>()?,
     }))
 }
 
@@ -128,8 +128,9 @@ pub fn state_view(order: &Order) -> Result<Value, ApiError> {
     }))
 }
 
-fn history_event(position: u64, envelope: &Envelope) -> HistoryEvent {
-    HistoryEvent {
+fn history_event(position: u64, envelope: &Envelope) -> Result<HistoryEvent, ApiError> {
+    let data = envelope.data_value().map_err(ApiError::internal)?;
+    Ok(HistoryEvent {
         position,
         event_id: envelope.event_id.to_string(),
         event_type: envelope.event_type.clone(),
@@ -138,8 +139,8 @@ fn history_event(position: u64, envelope: &Envelope) -> HistoryEvent {
         occurred_at: envelope.occurred_at,
         recorded_at: envelope.recorded_at,
         actor: format!("{}:{}", envelope.actor.kind.as_str(), envelope.actor.id),
-        data: present(&envelope.data),
-    }
+        data: present(&data),
+    })
 }
 
 /// Drops the ledger's personal-data tags for people: the opened value, or

@@ -340,8 +340,8 @@ async fn a_proof_checks_out_with_an_independent_checker() {
 mod thing {
     use ordo_ledger::Aggregate;
     use serde::{Deserialize, Serialize};
+    use serde_json::value::RawValue;
     use serde_json::{json, Value};
-    use std::borrow::Cow;
 
     #[derive(Debug, Clone, Serialize, Deserialize)]
     #[serde(tag = "type", content = "data")]
@@ -404,18 +404,21 @@ mod thing {
             2
         }
         fn receipt(&self) {}
-        fn upcast<'a>(
+        fn upcast(
             event_type: &str,
             schema_version: u32,
-            data: Cow<'a, Value>,
-        ) -> Result<Cow<'a, Value>, String> {
+            data: &RawValue,
+        ) -> Result<Option<Value>, String> {
             match (event_type, schema_version) {
                 ("Priced", 1) => {
+                    let data: Value =
+                        serde_json::from_str(data.get()).map_err(|e| e.to_string())?;
                     let euros = data["euros"].as_i64().ok_or("euros missing")?;
-                    let current = json!({"amount_minor": euros * 100, "currency": "EUR"});
-                    Ok(Cow::Owned(current))
+                    Ok(Some(
+                        json!({"amount_minor": euros * 100, "currency": "EUR"}),
+                    ))
                 }
-                _ => Ok(data),
+                _ => Ok(None),
             }
         }
     }

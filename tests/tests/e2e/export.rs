@@ -457,7 +457,7 @@ async fn reconciliation_reports_each_injected_difference_and_nothing_when_clean(
             "ErpDayAcknowledged"
         ]
     );
-    let last = &history.last().unwrap().envelopes[0].data;
+    let last = history.last().unwrap().envelopes[0].data_value().unwrap();
     assert_eq!(last["outcome"]["is_clean"], false, "{last}");
     assert_eq!(last["outcome"]["differences"], differences.len());
 }

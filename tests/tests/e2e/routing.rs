@@ -93,7 +93,7 @@ async fn ledger_sums(app: &TestApp) -> LedgerSums {
     while let Some(commit) = commits.next().await {
         let commit = commit.unwrap();
         for envelope in &commit.envelopes {
-            let data = &envelope.data;
+            let data = envelope.data_value().unwrap();
             match envelope.event_type.as_str() {
                 "StockReserved" => sums.reserved += data["quantity"].as_u64().unwrap(),
                 "ReservationReleased" => sums.released += data["quantity"].as_u64().unwrap(),
