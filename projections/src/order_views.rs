@@ -4,7 +4,9 @@
 //! One projector keeps all three, in one transaction per batch, so they can
 //! never disagree with each other. A batch loads the current state of every
 //! order it touches in one query, folds the events in memory with the
-//! domain's `evolve`, and writes each table with one statement.
+//! domain's `evolve`, and writes each table with one statement. The timeline
+//! is stored as one segment per order and batch (see its migration), so a
+//! batch writes one row per order it touches to each table.
 
 mod summary;
 
@@ -16,6 +18,7 @@ use sqlx::PgConnection;
 use std::collections::HashMap;
 use std::future::Future;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// The projector's name and checkpoint row.
 pub const ORDER_VIEWS: &str = "order_views";
@@ -39,36 +42,67 @@ impl Projection for OrderViews {
 }
 
 /// An order as the batch sees it.
-struct Tracked {
+struct Tracked<'a> {
     order: Order,
     position: u64,
     updated_at: OffsetDateTime,
+    /// The timeline entries this batch adds.
+    timeline: Segment<'a>,
 }
 
-/// The timeline rows of a batch, in the column order of [`write_timeline`].
-struct TimelineRows(CopyRows);
+impl Tracked<'_> {
+    fn new(order: Order, position: u64, updated_at: OffsetDateTime) -> Self {
+        Self {
+            order,
+            position,
+            updated_at,
+            timeline: Segment::default(),
+        }
+    }
+}
 
-impl TimelineRows {
-    fn new() -> Self {
-        Self(CopyRows::new(9))
+/// Consecutive timeline entries of one order, stored as one row of parallel
+/// arrays: entry `i` has version `first_version + i`.
+#[derive(Default)]
+struct Segment<'a> {
+    first_version: u64,
+    event_ids: Vec<Uuid>,
+    positions: Vec<i64>,
+    event_types: Vec<&'a str>,
+    occurred_at: Vec<OffsetDateTime>,
+    recorded_at: Vec<OffsetDateTime>,
+    actors: Vec<String>,
+    summaries: Vec<String>,
+}
+
+impl<'a> Segment<'a> {
+    fn push(&mut self, envelope: &'a Envelope, position: u64, summary: String) {
+        if self.event_ids.is_empty() {
+            self.first_version = envelope.aggregate_version;
+        }
+        self.event_ids.push(envelope.event_id);
+        self.positions.push(position as i64);
+        self.event_types.push(&envelope.event_type);
+        self.occurred_at.push(envelope.occurred_at);
+        self.recorded_at.push(envelope.recorded_at);
+        let actor = &envelope.actor;
+        self.actors
+            .push(format!("{}:{}", actor.kind.as_str(), actor.id));
+        self.summaries.push(summary);
     }
 
-    fn push(&mut self, envelope: &Envelope, position: u64, summary: &str) {
-        let row = &mut self.0;
-        row.row();
-        row.uuid(envelope.event_id);
-        row.text(&envelope.aggregate_id);
-        row.int8(envelope.aggregate_version as i64);
-        row.int8(position as i64);
-        row.text(&envelope.event_type);
-        row.timestamptz(envelope.occurred_at);
-        row.timestamptz(envelope.recorded_at);
-        row.text(&format!(
-            "{}:{}",
-            envelope.actor.kind.as_str(),
-            envelope.actor.id
-        ));
-        row.text(summary);
+    /// Adds the segment as a row, in the column order of [`write_timeline`].
+    fn encode(&self, order_id: &str, rows: &mut CopyRows) {
+        rows.row();
+        rows.text(order_id);
+        rows.int8(self.first_version as i64);
+        rows.uuid_array(&self.event_ids);
+        rows.int8_array(&self.positions);
+        rows.text_array(&self.event_types);
+        rows.timestamptz_array(&self.occurred_at);
+        rows.timestamptz_array(&self.recorded_at);
+        rows.text_array(&self.actors);
+        rows.text_array(&self.summaries);
     }
 }
 
@@ -132,10 +166,15 @@ async fn apply_orders(
         return Ok(());
     }
     let mut tracked = load_current(tx, orders).await?;
-    let mut timeline = TimelineRows::new();
     for commit in orders {
         for envelope in &commit.envelopes {
-            fold(&mut tracked, &mut timeline, envelope, commit.position)?;
+            fold(&mut tracked, envelope, commit.position)?;
+        }
+    }
+    let mut timeline = CopyRows::new(9);
+    for (order_id, entry) in &tracked {
+        if !entry.timeline.event_ids.is_empty() {
+            entry.timeline.encode(order_id, &mut timeline);
         }
     }
     // The tracking rows are built while PostgreSQL inserts the timeline, so
@@ -150,10 +189,10 @@ async fn apply_orders(
 }
 
 /// Loads the stored state of every order the batch touches.
-async fn load_current(
+async fn load_current<'a>(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
-) -> Result<HashMap<String, Tracked>, ProjectionError> {
+) -> Result<HashMap<String, Tracked<'a>>, ProjectionError> {
     let ids = crate::aggregate_ids(commits);
     // The state as text, parsed straight into an `Order`: decoding jsonb
     // into a `Value` tree first would build and free one tree per order.
@@ -172,34 +211,22 @@ async fn load_current(
                 position: position as u64,
                 reason: format!("stored state of order {order_id} does not parse: {e}"),
             })?;
-        tracked.insert(
-            order_id,
-            Tracked {
-                order,
-                position: position as u64,
-                updated_at,
-            },
-        );
+        tracked.insert(order_id, Tracked::new(order, position as u64, updated_at));
     }
     Ok(tracked)
 }
 
 /// Applies one event to the batch's view of its order and records its
-/// timeline row. Events must arrive in version order; anything else means
+/// timeline entry. Events must arrive in version order; anything else means
 /// the read model and the log disagree, which a person must look at.
-fn fold(
-    tracked: &mut HashMap<String, Tracked>,
-    timeline: &mut TimelineRows,
-    envelope: &Envelope,
+fn fold<'a>(
+    tracked: &mut HashMap<String, Tracked<'a>>,
+    envelope: &'a Envelope,
     position: u64,
 ) -> Result<(), ProjectionError> {
     let entry = tracked
         .entry(envelope.aggregate_id.clone())
-        .or_insert_with(|| Tracked {
-            order: Order::default(),
-            position: 0,
-            updated_at: envelope.recorded_at,
-        });
+        .or_insert_with(|| Tracked::new(Order::default(), 0, envelope.recorded_at));
     if envelope.aggregate_version != entry.order.version + 1 {
         return Err(ProjectionError::Unapplicable {
             position,
@@ -211,7 +238,8 @@ fn fold(
     }
     let event: OrderEvent = decode_event::<Order>(envelope)
         .map_err(|reason| ProjectionError::Unapplicable { position, reason })?;
-    timeline.push(envelope, position, &summary::describe(&entry.order, &event));
+    let summary = summary::describe(&entry.order, &event);
+    entry.timeline.push(envelope, position, summary);
     entry.order = evolve(std::mem::take(&mut entry.order), &event);
     entry.position = position;
     entry.updated_at = envelope.recorded_at;
@@ -236,7 +264,7 @@ struct TrackingRows {
 
 impl TrackingRows {
     /// One row per placed order of the batch, its state as JSON text.
-    fn of(tracked: &HashMap<String, Tracked>) -> Result<Self, ProjectionError> {
+    fn of(tracked: &HashMap<String, Tracked<'_>>) -> Result<Self, ProjectionError> {
         let mut rows = Self::default();
         for (order_id, entry) in tracked {
             let Some(placed) = &entry.order.placed else {
@@ -330,19 +358,20 @@ async fn write_customer_index(
     Ok(())
 }
 
-/// Inserts the timeline rows. A plain insert on purpose: an event applied
-/// twice would violate the primary key and stop the projector loudly instead
-/// of passing unnoticed.
-async fn write_timeline(tx: &mut PgConnection, rows: TimelineRows) -> Result<(), ProjectionError> {
+/// Inserts the timeline segments. A plain insert on purpose: a batch
+/// applied twice would violate the primary key and stop the projector loudly
+/// instead of passing unnoticed. (An event applied twice in another batching
+/// is caught earlier, by `fold`'s version check against the stored state.)
+async fn write_timeline(tx: &mut PgConnection, rows: CopyRows) -> Result<(), ProjectionError> {
     let mut copy = tx
         .copy_in_raw(
-            "copy order_timeline (event_id, order_id, version, position, event_type,
-                 occurred_at, recorded_at, actor, summary)
+            "copy order_timeline (order_id, first_version, event_ids, positions, event_types,
+                 occurred_at, recorded_at, actors, summaries)
              from stdin (format binary)",
         )
         .await
         .map_err(ProjectionError::database("start copy into order_timeline"))?;
-    copy.send(rows.0.finish())
+    copy.send(rows.finish())
         .await
         .map_err(ProjectionError::database("copy into order_timeline"))?;
     copy.finish()

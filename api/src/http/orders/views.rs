@@ -247,9 +247,15 @@ pub(crate) async fn load_tracked(
         .as_ref()
         .map(|p| p.order_id.to_string())
         .unwrap_or_default();
+    // The timeline is stored in segments of consecutive versions (see the
+    // migration that introduced them); each array element is one entry.
     let timeline = sqlx::query_as::<_, TimelineEntry>(
-        "select version, event_type, recorded_at as at, summary from order_timeline
-         where order_id = $1 order by version",
+        "select t.first_version + e.n - 1 as version, e.event_type, e.at, e.summary
+         from order_timeline t,
+             unnest(t.event_types, t.recorded_at, t.summaries)
+                 with ordinality as e(event_type, at, summary, n)
+         where t.order_id = $1
+         order by version",
     )
     .bind(&order_id)
     .fetch_all(&app.pool)
