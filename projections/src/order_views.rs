@@ -143,7 +143,9 @@ async fn apply_customer(
         let CustomerEvent::CustomerErased { customer_id, .. } = event;
         sqlx::query(
             "update order_tracking
-             set state = jsonb_set(state, '{placed,shipping_address}', '{\"$erased\": true}')
+             set state = jsonb_set(
+                 state::jsonb, '{placed,shipping_address}', '{\"$erased\": true}'
+             )::json
              where customer_id = $1",
         )
         .bind(customer_id.as_str())
@@ -194,8 +196,8 @@ async fn load_current<'a>(
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Tracked<'a>>, ProjectionError> {
     let ids = crate::aggregate_ids(commits);
-    // The state as text, parsed straight into an `Order`: decoding jsonb
-    // into a `Value` tree first would build and free one tree per order.
+    // The state as text, parsed straight into an `Order`: decoding it into
+    // a `Value` tree first would build and free one tree per order.
     let rows: Vec<(String, String, i64, OffsetDateTime)> = sqlx::query_as(
         "select order_id, state::text, position, updated_at from order_tracking
          where order_id = any($1)",
@@ -281,9 +283,9 @@ impl TrackingRows {
             rows.tracking_token.push(placed.tracking_token.clone());
             rows.placed_at.push(placed.placed_at);
             rows.updated_at.push(entry.updated_at);
-            // Straight to JSON text: PostgreSQL parses it into jsonb anyway,
-            // and an intermediate `Value` tree per order is costly at
-            // catch-up rates.
+            // Straight to JSON text, which the json column keeps as sent: an
+            // intermediate `Value` tree per order is costly at catch-up
+            // rates.
             let state =
                 serde_json::to_string(&entry.order).map_err(|e| ProjectionError::Unapplicable {
                     position: entry.position,
@@ -299,7 +301,7 @@ async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<()
     sqlx::query(
         "insert into order_tracking (order_id, customer_id, channel, status, version, position,
              currency, total_minor, tracking_token, placed_at, updated_at, state)
-         select o, cu, ch, st, v, p, c, t, tt, pa, ua, s::jsonb
+         select o, cu, ch, st, v, p, c, t, tt, pa, ua, s::json
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
              $6::int8[], $7::text[], $8::int8[], $9::text[], $10::timestamptz[],
              $11::timestamptz[], $12::text[]) as r(o, cu, ch, st, v, p, c, t, tt, pa, ua, s)

@@ -1,6 +1,7 @@
 //! Personal data: stored only encrypted, and erasable without touching the
 //! ledger's integrity.
 
+use futures::StreamExt;
 use ordo_domain::Order;
 use ordo_ledger::Repository;
 use ordo_projections::{checkpoint, OrderViews, Projector, ProjectorConfig, ORDER_VIEWS};

@@ -120,11 +120,17 @@ const TIMELINE_ENTRIES: &str = "select t.order_id, t.first_version + e.n - 1 as 
         with ordinality as e(event_id, position, event_type, occurred_at, recorded_at, actor,
             summary, n)";
 
+/// The tracking rows, their state compared as JSON values: an erasure
+/// rewrites it in jsonb's own layout.
+const TRACKING_ENTRIES: &str = "select order_id, customer_id, channel, status, version, position,
+        currency, total_minor, tracking_token, placed_at, updated_at, state::jsonb as state
+    from order_tracking";
+
 /// Every read-model row, as JSON text, in a stable order.
 async fn dump(pool: &PgPool) -> Vec<String> {
     let mut tables = Vec::new();
     for (rows, order) in [
-        ("select * from order_tracking", "order_id"),
+        (TRACKING_ENTRIES, "order_id"),
         (TIMELINE_ENTRIES, "order_id, version"),
         ("select * from customer_order", "customer_id, order_id"),
     ] {
