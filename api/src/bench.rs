@@ -46,7 +46,7 @@ impl Size {
             http_seconds: 8,
             http_clients: 32,
             hot_history: &[100, 1_000, 2_000],
-            catch_up_events: 300_000,
+            catch_up_events: 200_000,
             big_stream_orders: 2_000,
             burst_orders: 2_000,
             export_records: 100_000,

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 const PERSONAL_TAG: &str = "$personal";
@@ -102,6 +103,16 @@ struct DataKey {
     cipher: XChaCha20Poly1305,
 }
 
+/// The keys a process holds, and the subjects erased while it runs.
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, Arc<DataKey>>,
+    /// Erased since this process started. A key read from the bucket just
+    /// before its erasure may arrive after the erasure's notice; it must not
+    /// be kept then. A new key for the subject takes it off this list.
+    erased: HashSet<String>,
+}
+
 /// A data key as stored in the KV bucket: wrapped by the master key.
 #[derive(Serialize, Deserialize)]
 struct StoredKey {
@@ -137,7 +148,9 @@ pub struct KeyRing {
     stream: jetstream::stream::Stream<()>,
     bucket: String,
     master: XChaCha20Poly1305,
-    cache: Mutex<HashMap<String, Arc<DataKey>>>,
+    cache: Mutex<Cache>,
+    /// Whether every key has been loaded once ([`KeyRing::preload`]).
+    is_preloaded: AtomicBool,
 }
 
 impl KeyRing {
@@ -182,7 +195,8 @@ impl KeyRing {
             stream,
             bucket,
             master: XChaCha20Poly1305::new(&master.0),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
+            is_preloaded: AtomicBool::new(false),
         });
         ring.watch_erasures().await?;
         Ok(ring)
@@ -196,7 +210,9 @@ impl KeyRing {
         tokio::spawn(async move {
             while let Some(Ok(entry)) = watch.next().await {
                 let Some(ring) = ring.upgrade() else { break };
-                if entry.operation != kv::Operation::Put {
+                if entry.operation == kv::Operation::Put {
+                    ring.lock_cache().erased.remove(&entry.key);
+                } else {
                     ring.evict(&entry.key);
                 }
             }
@@ -204,19 +220,31 @@ impl KeyRing {
         Ok(())
     }
 
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // A panic while the lock was held cannot leave the maps half
+        // changed: every change is a single insert or remove.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn evict(&self, subject: &str) {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(subject);
+        let mut cache = self.lock_cache();
+        cache.keys.remove(subject);
+        cache.erased.insert(subject.to_owned());
     }
 
     fn cached(&self, subject: &str) -> Option<Arc<DataKey>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(subject)
-            .cloned()
+        self.lock_cache().keys.get(subject).cloned()
+    }
+
+    /// Keeps a key read from the bucket, unless its subject was erased since
+    /// the read began: the key is then used for the read at hand only.
+    fn keep(&self, subject: &str, key: &Arc<DataKey>) -> bool {
+        let mut cache = self.lock_cache();
+        let is_kept = !cache.erased.contains(subject);
+        if is_kept {
+            cache.keys.insert(subject.to_owned(), key.clone());
+        }
+        is_kept
     }
 
     /// The current key of `subject`, or `None` when it has none.
@@ -233,10 +261,7 @@ impl KeyRing {
             return Ok(None);
         };
         let key = Arc::new(self.unwrap_key(subject, &stored)?);
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(subject.to_owned(), key.clone());
+        self.keep(subject, &key);
         Ok(Some(key))
     }
 
@@ -255,8 +280,9 @@ impl KeyRing {
                     key_id,
                     cipher: XChaCha20Poly1305::new(&Key::from(secret)),
                 });
-                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                cache.insert(subject.to_owned(), key.clone());
+                let mut cache = self.lock_cache();
+                cache.erased.remove(subject);
+                cache.keys.insert(subject.to_owned(), key.clone());
                 return Ok(key);
             }
             // Another command made one first: use theirs.
@@ -386,6 +412,54 @@ impl KeyRing {
             subject: subject.to_owned(),
             key: self.writing_key(subject).await?,
         })
+    }
+
+    /// Loads every current key into the cache in one pass over the bucket,
+    /// once per process: for a reader about to open a large backlog, which
+    /// would otherwise ask for each customer's key on its own when it first
+    /// meets them. A request per key cost a catch-up over a quarter of its
+    /// reading time; a pass delivers the keys as a stream. Keys made later
+    /// are fetched on first use as before.
+    ///
+    /// An erasure that lands during the pass is noticed by the erasure watch,
+    /// and its key, if the pass read it before, is not kept.
+    ///
+    /// Limitation: the cache is not bounded, here as on first use, so a
+    /// process that has read every customer's data holds every key (about
+    /// 150 bytes each).
+    pub(crate) async fn preload(&self) -> Result<usize, LedgerError> {
+        if self.is_preloaded.swap(true, Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let operation = format!("preload key bucket {}", self.bucket);
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        if info.state.messages == 0 {
+            return Ok(0);
+        }
+        // The last message of each key; `delta` counts those still to come.
+        let mut entries = self
+            .kv
+            .watch_with_history(">")
+            .await
+            .map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+        let mut loaded = 0;
+        while let Some(entry) = entries.next().await {
+            let entry = entry.map_err(|e| LedgerError::unavailable(operation.clone(), e))?;
+            if entry.operation == kv::Operation::Put && self.cached(&entry.key).is_none() {
+                let key = Arc::new(self.unwrap_key(&entry.key, &entry.value)?);
+                if self.keep(&entry.key, &key) {
+                    loaded += 1;
+                }
+            }
+            if entry.delta == 0 {
+                break;
+            }
+        }
+        Ok(loaded)
     }
 
     /// Loads the keys of every data subject sealed in `values` into the cache,

@@ -220,6 +220,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Loads every customer's data key at once, for a reader about to open a
+    /// large backlog (see `KeyRing::preload`). Does nothing without a master
+    /// key, or when this process loaded them before.
+    pub async fn preload_keys(&self) -> Result<(), LedgerError> {
+        if let Some(keys) = self.inner.keys.as_deref() {
+            let loaded = keys.preload().await?;
+            tracing::info!(keys = loaded, "data keys preloaded");
+        }
+        Ok(())
+    }
+
     /// Opens the sealed personal values of a commit that was read: each
     /// becomes `{"$personal": v}`, or `{"$erased": true}` once its key is
     /// destroyed, or `{"$withheld": true}` when this ledger has no master

@@ -152,10 +152,11 @@ impl<P: Projection> Projector<P> {
     ///
     /// Reading is pipelined with applying: a reader task reads and opens
     /// commits in chunks while a batch is being written, and the next batch
-    /// is every chunk that is ready by then, up to `max_batch`. So batches
-    /// are small while the stream trickles (a commit is applied within
-    /// `linger` of the previous batch's end) and grow when a backlog waits,
-    /// which is when fewer, larger transactions pay off.
+    /// is every chunk that is ready by then, grown to `max_batch` while the
+    /// reader's chunks come full. So batches are small while the stream
+    /// trickles (a commit is applied within `linger` of the previous
+    /// batch's end) and reach `max_batch` when a backlog waits, which is
+    /// when fewer, larger transactions pay off.
     async fn follow(
         &self,
         shutdown: impl Future<Output = ()> + Clone,
@@ -173,6 +174,10 @@ impl<P: Projection> Projector<P> {
         let stop_at = self.config.stop_at.unwrap_or(u64::MAX);
         if committed >= stop_at {
             return Ok(Flow::Stopped);
+        }
+        let backlog = self.ledger.last_position().await?.min(stop_at) - committed.min(stop_at);
+        if backlog >= PRELOAD_KEYS_BACKLOG {
+            self.ledger.preload_keys().await?;
         }
         let commits = self.ledger.read_from(committed + 1, None, false).await?;
         let chunk = self.config.max_batch.clamp(1, MAX_CHUNK);
@@ -200,8 +205,8 @@ impl<P: Projection> Projector<P> {
             let Some(first) = first else {
                 return Ok(Flow::ConsumerEnded);
             };
-            let Batch { commits, last } =
-                join_ready(first?, &mut chunks, &mut held, self.config.max_batch);
+            let Batch { commits, last, .. } =
+                fill(first?, &mut chunks, &mut held, self.config.max_batch).await;
             self.apply(&stream, commits, committed, last).await?;
             committed = last;
         }
@@ -252,8 +257,36 @@ impl<P: Projection> Projector<P> {
     }
 }
 
-/// Adds every chunk that is ready to `batch`, up to `max_batch` commits. A
-/// chunk that does not fit, or a fault, is held for the next batch.
+/// Grows `batch` to `max_batch` commits while the reader hands on full
+/// chunks, waiting for them if need be. A full chunk means a backlog waits
+/// (a restart, a rebuild, a burst), and then fewer, larger transactions
+/// catch up faster: each order is written once per batch, not once per
+/// part of it, and each transaction costs a commit. On a busy machine the
+/// reader and the applier share the CPU, so applying whatever happens to be
+/// ready would settle on batches a fraction of that size. A chunk that is
+/// not full means the reader has caught up: the batch goes as it is. A chunk
+/// that does not fit, or a fault, is held for the next batch.
+async fn fill(
+    batch: Batch,
+    chunks: &mut mpsc::Receiver<Result<Batch, ProjectionError>>,
+    held: &mut Option<Result<Batch, ProjectionError>>,
+    max_batch: usize,
+) -> Batch {
+    let mut batch = join_ready(batch, chunks, held, max_batch);
+    while batch.is_full && held.is_none() && batch.commits.len() < max_batch {
+        // The reader ends after the chunk that reaches `stop_at`.
+        let Some(next) = chunks.recv().await else {
+            break;
+        };
+        match absorb(&mut batch, next, max_batch) {
+            Some(rest) => *held = Some(rest),
+            None => batch = join_ready(batch, chunks, held, max_batch),
+        }
+    }
+    batch
+}
+
+/// Adds every chunk that is ready to `batch`, up to `max_batch` commits.
 fn join_ready(
     mut batch: Batch,
     chunks: &mut mpsc::Receiver<Result<Batch, ProjectionError>>,
@@ -261,28 +294,45 @@ fn join_ready(
     max_batch: usize,
 ) -> Batch {
     while let Ok(next) = chunks.try_recv() {
-        match next {
-            Ok(more) if batch.commits.len() + more.commits.len() <= max_batch => {
-                batch.commits.extend(more.commits);
-                batch.last = more.last;
-            }
-            other => {
-                *held = Some(other);
-                break;
-            }
+        if let Some(rest) = absorb(&mut batch, next, max_batch) {
+            *held = Some(rest);
+            break;
         }
     }
     batch
 }
 
+/// Adds `next` to `batch` if it fits, or gives it back (a fault never fits).
+fn absorb(
+    batch: &mut Batch,
+    next: Result<Batch, ProjectionError>,
+    max_batch: usize,
+) -> Option<Result<Batch, ProjectionError>> {
+    match next {
+        Ok(more) if batch.commits.len() + more.commits.len() <= max_batch => {
+            batch.commits.extend(more.commits);
+            batch.last = more.last;
+            batch.is_full = more.is_full;
+            None
+        }
+        other => Some(other),
+    }
+}
+
 /// The most commits the reader reads and opens as one chunk.
 const MAX_CHUNK: usize = 500;
+
+/// A backlog from which a projector loads every data key before it reads:
+/// past this size, it would meet a good share of the customers anyway.
+const PRELOAD_KEYS_BACKLOG: u64 = 10_000;
 
 /// Commits read and opened, ready to apply, and the position applying them
 /// brings the projector to.
 struct Batch {
     commits: Vec<StoredCommit>,
     last: u64,
+    /// Whether the last chunk in it was full: the reader had more ready.
+    is_full: bool,
 }
 
 /// The reading half of a projector: reads what the consumer has ready in
@@ -345,6 +395,7 @@ impl Reader {
             _ => self.stop_at,
         };
         Ok(Batch {
+            is_full: batch.len() >= self.chunk,
             commits: batch,
             last,
         })

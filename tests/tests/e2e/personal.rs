@@ -214,7 +214,10 @@ async fn an_erased_customer_reads_as_erased_everywhere_and_the_ledger_still_veri
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
     let dump = |pool: sqlx::PgPool| async move {
-        let sql = "select json_agg(t order by order_id)::text from order_tracking t";
+        // The state as a JSON value: the erasure rewrote the live one in
+        // jsonb's layout, the rebuild wrote it in ours.
+        let sql = "select json_agg(t order by order_id)::text from \
+                   (select order_id, state::jsonb as state from order_tracking) t";
         sqlx::query_scalar::<_, String>(sql)
             .fetch_one(&pool)
             .await
@@ -293,4 +296,48 @@ async fn serve_refuses_to_start_without_a_master_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ORDO_MASTER_KEY_FILE"), "{stderr}");
+}
+
+#[tokio::test]
+async fn keys_loaded_at_once_open_live_customers_and_leave_erased_ones_erased() {
+    let app = TestApp::spawn().await;
+    let ada = app
+        .place_order(&body_of("c-ada", SECRETS[0], SECRETS[1], SECRETS[2]))
+        .await;
+    let grace = app
+        .place_order(&body_of("c-grace", SECRETS[3], SECRETS[4], SECRETS[5]))
+        .await;
+    assert_eq!(erase(&app, "c-ada").await.status, 200);
+
+    // Another process, as a projector far behind would start: every key
+    // loaded in one pass before the first read.
+    let mut config = ordo_ledger::LedgerConfig::new(app.sandbox.namespace.clone());
+    config.master_key = Some(app.sandbox.master_key.clone());
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let ledger = ordo_ledger::Ledger::attach(client, config).await.unwrap();
+    ledger.preload_keys().await.unwrap();
+    let last = ledger.last_position().await.unwrap();
+    let mut commits = Vec::new();
+    let mut read = ledger.read_from(1, None, true).await.unwrap();
+    while let Some(commit) = read.next().await {
+        let commit = commit.unwrap();
+        let position = commit.position;
+        commits.push(commit);
+        if position >= last {
+            break;
+        }
+    }
+    ledger.unseal_all(&mut commits).await.unwrap();
+
+    let address_of = |answer: &ordo_tests::Answer| {
+        let order_id = answer.body["order_id"].as_str().unwrap().to_owned();
+        commits
+            .iter()
+            .flat_map(|c| &c.envelopes)
+            .find(|e| e.aggregate_id == order_id && e.event_type == "OrderPlaced")
+            .map(|e| e.data_value().unwrap()["shipping_address"].clone())
+            .unwrap()
+    };
+    assert_eq!(address_of(&ada), json!({"$erased": true}));
+    assert_eq!(address_of(&grace)["$personal"]["name"], SECRETS[3]);
 }
