@@ -41,6 +41,30 @@ impl Projection for OrderViews {
     }
 }
 
+/// How a rebuild check reads these tables to compare two copies
+/// ([`crate::rebuild::ReadModel`]). The timeline's rows are segments whose
+/// boundaries depend on how the projector batched, so its entries are
+/// compared one by one; a tracking state is json text, which has no
+/// equality, so it is compared as jsonb.
+pub(crate) const COMPARED_ENTRIES: &[(&str, &str)] = &[
+    (
+        "order_tracking",
+        "select order_id, customer_id, channel, status, version, position, currency,
+             total_minor, tracking_token, placed_at, updated_at, state::jsonb as state
+         from {schema}.order_tracking",
+    ),
+    (
+        "order_timeline",
+        "select t.order_id, t.first_version + e.n - 1 as version, e.event_id,
+             e.position, e.event_type, e.occurred_at, e.recorded_at, e.actor, e.summary
+         from {schema}.order_timeline t,
+             unnest(t.event_ids, t.positions, t.event_types, t.occurred_at,
+                 t.recorded_at, t.actors, t.summaries)
+             with ordinality as e(event_id, position, event_type, occurred_at,
+                 recorded_at, actor, summary, n)",
+    ),
+];
+
 /// An order as the batch sees it.
 struct Tracked<'a> {
     order: Order,

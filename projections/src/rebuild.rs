@@ -21,30 +21,19 @@ use std::time::Duration;
 pub struct ReadModel {
     pub name: &'static str,
     pub tables: &'static [&'static str],
+    /// Tables whose rows `check` cannot compare as they are, each with the
+    /// query that reads it as comparable entries (`{schema}` stands for the
+    /// schema). Every other table is compared row by row.
+    pub entries: &'static [(&'static str, &'static str)],
 }
 
-/// How `check` reads a table's rows to compare them, with `{schema}` for
-/// the schema: one row per entry of the model. Most tables hold one entry
-/// per row; the timeline's rows are segments whose boundaries depend on how
-/// the projector batched, so its entries are compared one by one. A tracking
-/// state is json text, which has no equality; it is compared as jsonb.
-fn entries_of(table: &str) -> &'static str {
-    match table {
-        "order_tracking" => {
-            "select order_id, customer_id, channel, status, version, position, currency,
-                 total_minor, tracking_token, placed_at, updated_at, state::jsonb as state
-             from {schema}.order_tracking"
+impl ReadModel {
+    /// The query that reads `table` of `schema` for comparison.
+    fn entries_of(&self, table: &str, schema: &str) -> String {
+        match self.entries.iter().find(|(name, _)| *name == table) {
+            Some((_, query)) => query.replace("{schema}", schema),
+            None => format!("select * from {schema}.{table}"),
         }
-        "order_timeline" => {
-            "select t.order_id, t.first_version + e.n - 1 as version, e.event_id,
-                 e.position, e.event_type, e.occurred_at, e.recorded_at, e.actor, e.summary
-             from {schema}.order_timeline t,
-                 unnest(t.event_ids, t.positions, t.event_types, t.occurred_at,
-                     t.recorded_at, t.actors, t.summaries)
-                 with ordinality as e(event_id, position, event_type, occurred_at,
-                     recorded_at, actor, summary, n)"
-        }
-        _ => "select * from {schema}.{table}",
     }
 }
 
@@ -53,14 +42,17 @@ pub const READ_MODELS: &[ReadModel] = &[
     ReadModel {
         name: crate::ORDER_VIEWS,
         tables: &["order_tracking", "order_timeline", "customer_order"],
+        entries: crate::order_views::COMPARED_ENTRIES,
     },
     ReadModel {
         name: crate::STOCK_VIEWS,
         tables: &["location", "inventory"],
+        entries: &[],
     },
     ReadModel {
         name: crate::ERP_EXPORT,
         tables: &["erp_order", "erp_record", "erp_day"],
+        entries: &[],
     },
 ];
 
@@ -287,11 +279,10 @@ async fn compare(
     let mut differences = Vec::new();
     for table in model.tables {
         for (only_in, left, right) in [("live", "public", schema), ("rebuilt", schema, "public")] {
-            let entries = entries_of(table).replace("{table}", table);
             let sql = format!(
                 "select row_to_json(d)::text from ({} except all {}) d limit 20",
-                entries.replace("{schema}", left),
-                entries.replace("{schema}", right),
+                model.entries_of(table, left),
+                model.entries_of(table, right),
             );
             let rows: Vec<String> = sqlx::query_scalar(&sql)
                 .fetch_all(&mut *tx)

@@ -175,7 +175,12 @@ impl<P: Projection> Projector<P> {
         if committed >= stop_at {
             return Ok(Flow::Stopped);
         }
-        let backlog = self.ledger.last_position().await?.min(stop_at) - committed.min(stop_at);
+        let backlog = self
+            .ledger
+            .last_position()
+            .await?
+            .min(stop_at)
+            .saturating_sub(committed);
         if backlog >= PRELOAD_KEYS_BACKLOG {
             self.ledger.preload_keys().await?;
         }
