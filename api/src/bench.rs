@@ -95,6 +95,7 @@ pub enum Scenario {
     HotAggregate,
     CatchUp,
     BigStream,
+    Rebuild,
     Replay,
 }
 
@@ -183,6 +184,9 @@ async fn run_all(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     }
     if bench.wants(Scenario::BigStream) {
         figures.extend(scenario::big_stream_load(bench, &baselines).await?);
+    }
+    if bench.wants(Scenario::Rebuild) {
+        figures.extend(scenario::rebuild(bench, &baselines).await?);
     }
     if bench.wants(Scenario::Replay) {
         figures.extend(scenario::replay_and_verify(bench, &baselines).await?);

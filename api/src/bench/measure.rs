@@ -10,6 +10,8 @@ pub struct Figure {
     pub name: String,
     pub unit: &'static str,
     pub rate: f64,
+    /// How many of `unit` the rate was measured over.
+    pub count: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,6 +37,7 @@ impl Figure {
             name: name.into(),
             unit,
             rate: count as f64 / elapsed.as_secs_f64().max(1e-9),
+            count,
             baseline: None,
             ratio: None,
             latency_ms: None,
