@@ -1,12 +1,13 @@
-//! The order read models: tracking (current state), timeline (one
-//! human-readable row per event) and the customer's order index.
+//! The order read models: tracking (current state) and timeline (one
+//! human-readable row per event). The customer's order index is an index on
+//! the tracking rows (migration `…0005`), so it cannot disagree with them.
 //!
-//! One projector keeps all three, in one transaction per batch, so they can
-//! never disagree with each other. A batch loads the current state of every
-//! order it touches in one query, folds the events in memory with the
-//! domain's `evolve`, and writes each table with one statement. The timeline
-//! is stored as one segment per order and batch (see its migration), so a
-//! batch writes one row per order it touches to each table.
+//! One projector keeps both, in one transaction per batch, so they can never
+//! disagree with each other. A batch loads the current state of every order
+//! it touches in one query, folds the events in memory with the domain's
+//! `evolve`, and writes each table with one statement. The timeline is
+//! stored as one segment per order and batch (see its migration), so a batch
+//! writes one row per order it touches to each table.
 
 mod summary;
 
@@ -210,8 +211,7 @@ async fn apply_orders(
     });
     inserted?;
     let tracking = tracking?;
-    write_tracking(tx, &tracking).await?;
-    write_customer_index(tx, &tracking).await
+    write_tracking(tx, &tracking).await
 }
 
 /// Loads the stored state of every order the batch touches.
@@ -352,35 +352,6 @@ async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<()
     .execute(&mut *tx)
     .await
     .map_err(ProjectionError::database("write order_tracking"))?;
-    Ok(())
-}
-
-/// Keeps `customer_order` in step with `order_tracking`, from the same rows
-/// the batch wrote there.
-async fn write_customer_index(
-    tx: &mut PgConnection,
-    rows: &TrackingRows,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "insert into customer_order (customer_id, order_id, placed_at, status, currency,
-             total_minor, updated_at)
-         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
-             $5::text[], $6::int8[], $7::timestamptz[])
-         on conflict (customer_id, order_id) do update set
-             placed_at = excluded.placed_at, status = excluded.status,
-             currency = excluded.currency, total_minor = excluded.total_minor,
-             updated_at = excluded.updated_at",
-    )
-    .bind(&rows.customer_id)
-    .bind(&rows.order_id)
-    .bind(&rows.placed_at)
-    .bind(&rows.status)
-    .bind(&rows.currency)
-    .bind(&rows.total_minor)
-    .bind(&rows.updated_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(ProjectionError::database("write customer_order"))?;
     Ok(())
 }
 

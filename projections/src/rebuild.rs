@@ -41,7 +41,7 @@ impl ReadModel {
 pub const READ_MODELS: &[ReadModel] = &[
     ReadModel {
         name: crate::ORDER_VIEWS,
-        tables: &["order_tracking", "order_timeline", "customer_order"],
+        tables: &["order_tracking", "order_timeline"],
         entries: crate::order_views::COMPARED_ENTRIES,
     },
     ReadModel {

@@ -132,7 +132,6 @@ async fn dump(pool: &PgPool) -> Vec<String> {
     for (rows, order) in [
         (TRACKING_ENTRIES, "order_id"),
         (TIMELINE_ENTRIES, "order_id, version"),
-        ("select * from customer_order", "customer_id, order_id"),
     ] {
         let sql =
             format!("select coalesce(json_agg(t order by {order})::text, '[]') from ({rows}) t");

@@ -430,7 +430,7 @@ pub(crate) async fn customer_orders(
     ));
     let mut orders = sqlx::query_as::<_, CustomerOrderEntry>(
         "select order_id, status, currency, total_minor, placed_at, updated_at
-         from customer_order
+         from order_tracking
          where customer_id = $1 and (placed_at, order_id) < ($2, $3)
          order by placed_at desc, order_id desc
          limit $4",
