@@ -1,5 +1,5 @@
-//! Rows in PostgreSQL's binary `COPY` format, for the one bulk insert that
-//! dominates a catch-up: the timeline's segments.
+//! Rows in PostgreSQL's binary `COPY` format, for the bulk inserts of a
+//! catch-up: the timeline's segments and the tracking rows of new orders.
 //!
 //! `COPY … FROM STDIN (FORMAT binary)` skips the executor's per-row work
 //! that `INSERT … SELECT FROM unnest(…)` pays (a tuple formed per row
@@ -8,8 +8,8 @@
 //! two zero words, per row a field count and per field a length-prefixed
 //! value in the type's binary send format, and a -1 trailer. An array's
 //! send format (`array_send`) is its dimensions, its element type and the
-//! elements, each length-prefixed like a field. We encode only the four
-//! types the timeline needs, and one-dimensional arrays of them; sqlx
+//! elements, each length-prefixed like a field. We encode only the types
+//! these tables need, and one-dimensional arrays of four of them; sqlx
 //! offers the raw `COPY` channel but no encoder for it.
 
 use time::OffsetDateTime;
@@ -50,6 +50,12 @@ impl CopyRows {
     }
 
     pub(crate) fn text(&mut self, value: &str) {
+        self.value(value.as_bytes());
+    }
+
+    /// A `json` value: its binary form is its text (`json_recv`), which the
+    /// server checks to be valid JSON as it would from text.
+    pub(crate) fn json(&mut self, value: &str) {
         self.value(value.as_bytes());
     }
 

@@ -3,11 +3,12 @@
 //! the tracking rows (migration `…0005`), so it cannot disagree with them.
 //!
 //! One projector keeps both, in one transaction per batch, so they can never
-//! disagree with each other. A batch loads the current state of every order
-//! it touches in one query, folds the events in memory with the domain's
-//! `evolve`, and writes each table with one statement. The timeline is
-//! stored as one segment per order and batch (see its migration), so a batch
-//! writes one row per order it touches to each table.
+//! disagree with each other. A batch loads the stored state of the orders it
+//! touches in one query, folds the events in memory with the domain's
+//! `evolve`, and writes in bulk: the timeline and the tracking rows of orders
+//! placed in the batch by `COPY`, the other tracking rows by one upsert. The
+//! timeline is stored as one segment per order and batch (see its
+//! migration), so a batch writes one row per order it touches to each table.
 
 mod summary;
 
@@ -71,16 +72,30 @@ struct Tracked<'a> {
     order: Order,
     position: u64,
     updated_at: OffsetDateTime,
+    /// Whether the order has a tracking row from an earlier batch; if not,
+    /// it was placed in this one.
+    is_stored: bool,
     /// The timeline entries this batch adds.
     timeline: Segment<'a>,
 }
 
 impl Tracked<'_> {
-    fn new(order: Order, position: u64, updated_at: OffsetDateTime) -> Self {
+    fn stored(order: Order, position: u64, updated_at: OffsetDateTime) -> Self {
         Self {
             order,
             position,
             updated_at,
+            is_stored: true,
+            timeline: Segment::default(),
+        }
+    }
+
+    fn placed(recorded_at: OffsetDateTime) -> Self {
+        Self {
+            order: Order::default(),
+            position: 0,
+            updated_at: recorded_at,
+            is_stored: false,
             timeline: Segment::default(),
         }
     }
@@ -207,19 +222,37 @@ async fn apply_orders(
     // The tracking rows are built while PostgreSQL inserts the timeline, so
     // that our CPU work and the server's overlap instead of taking turns.
     let (inserted, tracking) = futures::join!(write_timeline(tx, timeline), async {
-        TrackingRows::of(&tracked)
+        let placed = TrackingRows::of(&tracked, false)?;
+        let changed = TrackingRows::of(&tracked, true)?;
+        Ok::<_, ProjectionError>((placed, changed))
     });
     inserted?;
-    let tracking = tracking?;
-    write_tracking(tx, &tracking).await
+    let (placed, changed) = tracking?;
+    copy_tracking(tx, &placed).await?;
+    write_tracking(tx, &changed).await
 }
 
-/// Loads the stored state of every order the batch touches.
+/// Loads the stored state of every order the batch touches, except those it
+/// meets at their first event: they have none yet. A rebuild, or a burst of
+/// placements, is mostly such orders, and looking each up found nothing.
 async fn load_current<'a>(
     tx: &mut PgConnection,
     commits: &[&StoredCommit],
 ) -> Result<HashMap<String, Tracked<'a>>, ProjectionError> {
-    let ids = crate::aggregate_ids(commits);
+    let mut first_versions: HashMap<&str, u64> = HashMap::new();
+    for envelope in commits.iter().filter_map(|c| c.envelopes.first()) {
+        first_versions
+            .entry(&envelope.aggregate_id)
+            .or_insert(envelope.aggregate_version);
+    }
+    let ids: Vec<&str> = first_versions
+        .into_iter()
+        .filter(|&(_, version)| version > 1)
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     // The state as text, parsed straight into an `Order`: decoding it into
     // a `Value` tree first would build and free one tree per order.
     let rows: Vec<(String, String, i64, OffsetDateTime)> = sqlx::query_as(
@@ -237,7 +270,10 @@ async fn load_current<'a>(
                 position: position as u64,
                 reason: format!("stored state of order {order_id} does not parse: {e}"),
             })?;
-        tracked.insert(order_id, Tracked::new(order, position as u64, updated_at));
+        tracked.insert(
+            order_id,
+            Tracked::stored(order, position as u64, updated_at),
+        );
     }
     Ok(tracked)
 }
@@ -252,7 +288,7 @@ fn fold<'a>(
 ) -> Result<(), ProjectionError> {
     let entry = tracked
         .entry(envelope.aggregate_id.clone())
-        .or_insert_with(|| Tracked::new(Order::default(), 0, envelope.recorded_at));
+        .or_insert_with(|| Tracked::placed(envelope.recorded_at));
     if envelope.aggregate_version != entry.order.version + 1 {
         return Err(ProjectionError::Unapplicable {
             position,
@@ -289,13 +325,20 @@ struct TrackingRows {
 }
 
 impl TrackingRows {
-    /// One row per placed order of the batch, its state as JSON text.
-    fn of(tracked: &HashMap<String, Tracked<'_>>) -> Result<Self, ProjectionError> {
+    /// One row per placed order of the batch that has a stored row
+    /// (`is_stored`) or has none yet (`!is_stored`), its state as JSON text.
+    fn of(
+        tracked: &HashMap<String, Tracked<'_>>,
+        is_stored: bool,
+    ) -> Result<Self, ProjectionError> {
         let mut rows = Self::default();
         for (order_id, entry) in tracked {
             let Some(placed) = &entry.order.placed else {
                 continue;
             };
+            if entry.is_stored != is_stored {
+                continue;
+            }
             rows.order_id.push(order_id.clone());
             rows.customer_id.push(placed.customer_id.to_string());
             rows.channel.push(placed.channel.to_string());
@@ -319,9 +362,61 @@ impl TrackingRows {
         }
         Ok(rows)
     }
+
+    /// The rows in `COPY`'s binary format, in the column order of
+    /// [`copy_tracking`].
+    fn encode(&self) -> CopyRows {
+        let mut rows = CopyRows::new(12);
+        for i in 0..self.order_id.len() {
+            rows.row();
+            rows.text(&self.order_id[i]);
+            rows.text(&self.customer_id[i]);
+            rows.text(&self.channel[i]);
+            rows.text(&self.status[i]);
+            rows.int8(self.version[i]);
+            rows.int8(self.position[i]);
+            rows.text(&self.currency[i]);
+            rows.int8(self.total_minor[i]);
+            rows.text(&self.tracking_token[i]);
+            rows.timestamptz(self.placed_at[i]);
+            rows.timestamptz(self.updated_at[i]);
+            rows.json(&self.state[i]);
+        }
+        rows
+    }
 }
 
+/// Inserts the tracking rows of orders placed in this batch. They have no
+/// row yet, so no conflict to resolve, and `COPY` spares the server the
+/// upsert's per-row executor work and the client and server the arrays. A
+/// row that exists after all (the read model ahead of its checkpoint)
+/// breaks the key and stops the projector loudly.
+async fn copy_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<(), ProjectionError> {
+    if rows.order_id.is_empty() {
+        return Ok(());
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "copy order_tracking (order_id, customer_id, channel, status, version, position,
+                 currency, total_minor, tracking_token, placed_at, updated_at, state)
+             from stdin (format binary)",
+        )
+        .await
+        .map_err(ProjectionError::database("start copy into order_tracking"))?;
+    copy.send(rows.encode().finish())
+        .await
+        .map_err(ProjectionError::database("copy into order_tracking"))?;
+    copy.finish()
+        .await
+        .map_err(ProjectionError::database("finish copy into order_tracking"))?;
+    Ok(())
+}
+
+/// Upserts the tracking rows of orders that had one before this batch.
 async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<(), ProjectionError> {
+    if rows.order_id.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "insert into order_tracking (order_id, customer_id, channel, status, version, position,
              currency, total_minor, tracking_token, placed_at, updated_at, state)
