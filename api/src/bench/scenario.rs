@@ -317,6 +317,52 @@ async fn generate(bench: &Bench, events: usize) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
+/// When a projector's batches were committed, so that a stall (a slow
+/// commit, a consumer that stopped delivering) shows in the figure's note
+/// instead of only as a low rate.
+struct Pace {
+    started: Instant,
+    /// Batches seen, the last position and when it came, the longest wait,
+    /// and when the first batch came.
+    batches: Mutex<(usize, u64, Instant, Duration, Option<Duration>)>,
+}
+
+impl Pace {
+    /// Starts the clock for a projector that starts at position `from`.
+    fn new(from: u64) -> Self {
+        let started = Instant::now();
+        Self {
+            started,
+            batches: Mutex::new((0, from, started, Duration::ZERO, None)),
+        }
+    }
+
+    /// Called at every checkpoint the projector reports.
+    fn batch(&self, position: u64) {
+        let now = Instant::now();
+        let mut guard = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, at, last, longest, first) = &mut *guard;
+        if position == *at {
+            return;
+        }
+        *at = position;
+        *count += 1;
+        *longest = (*longest).max(now - *last);
+        first.get_or_insert(now - self.started);
+        *last = now;
+    }
+
+    fn summary(&self) -> String {
+        let guard = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _, _, longest, first) = *guard;
+        format!(
+            "{count} batches, the first committed after {:.2} s, the longest wait for one {:.2} s",
+            first.unwrap_or_default().as_secs_f64(),
+            longest.as_secs_f64()
+        )
+    }
+}
+
 /// Scenario 4, as the bench issue states it: a projector that was current
 /// stops, the backlog is appended, and a restarted projector applies it;
 /// beside the raw PostgreSQL batched upsert rate measured again just before.
@@ -341,9 +387,12 @@ pub(super) async fn catch_up(bench: &Bench, baselines: &[Figure]) -> anyhow::Res
     let restarted = super::ledger_connection(bench, true).await?;
     let beside = super::baseline::pg_upsert_beside(bench, "catch-up").await?;
     let before = usage_of("self");
-    let started = Instant::now();
-    build_until(&restarted, &scratch, OrderViews, target, &|_, _| {}).await?;
-    let elapsed = started.elapsed();
+    let pace = Pace::new(stopped_at);
+    build_until(&restarted, &scratch, OrderViews, target, &|position, _| {
+        pace.batch(position)
+    })
+    .await?;
+    let elapsed = pace.started.elapsed();
     let usage = since(before, usage_of("self"));
     scratch.close().await;
     drop_schema(&bench.pool, schema).await?;
@@ -361,8 +410,9 @@ pub(super) async fn catch_up(bench: &Bench, baselines: &[Figure]) -> anyhow::Res
         .note(format!(
             "{backlog} commits (one event each) appended while the projector was stopped at \
              position {stopped_at}; {ratio_beside:.2} of the upsert measured again just \
-             before it ({:.0} rows/s)",
-            beside.rate
+             before it ({:.0} rows/s); {}",
+            beside.rate,
+            pace.summary()
         ));
     Ok(vec![beside, catch_up])
 }
@@ -378,9 +428,12 @@ pub(super) async fn rebuild(bench: &Bench, baselines: &[Figure]) -> anyhow::Resu
     let target = bench.ledger.last_position().await?;
     let ledger = super::ledger_connection(bench, true).await?;
     let before = usage_of("self");
-    let started = Instant::now();
-    build_until(&ledger, &scratch, OrderViews, target, &|_, _| {}).await?;
-    let elapsed = started.elapsed();
+    let pace = Pace::new(0);
+    build_until(&ledger, &scratch, OrderViews, target, &|position, _| {
+        pace.batch(position)
+    })
+    .await?;
+    let elapsed = pace.started.elapsed();
     let usage = since(before, usage_of("self"));
     scratch.close().await;
     drop_schema(&bench.pool, schema).await?;
@@ -394,7 +447,8 @@ pub(super) async fn rebuild(bench: &Bench, baselines: &[Figure]) -> anyhow::Resu
     .usage(usage)
     .note(format!(
         "{target} commits, every scenario's: the catch-up's backlog and the earlier \
-         scenarios' orders, most of those of a customer new to the projector"
+         scenarios' orders, most of those of a customer new to the projector; {}",
+        pace.summary()
     ))])
 }
 
