@@ -7,7 +7,7 @@
 use super::baseline::PUBLISH_AWAITED;
 use super::measure::{since, usage_of, Figure};
 use super::routing::{send, warehouse};
-use super::scenario::start_server;
+use super::scenario::{start_server, stop_server};
 use super::Bench;
 use anyhow::Context as _;
 use serde_json::{json, Value};
@@ -40,7 +40,7 @@ pub(super) async fn full_lifecycle(
     bench: &Bench,
     baselines: &[Figure],
 ) -> anyhow::Result<Vec<Figure>> {
-    let (mut server, base) = start_server(bench, true).await?;
+    let (server, base) = start_server(bench, true).await?;
     let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
     let http = reqwest::Client::new();
     stock_network(&http, &base).await?;
@@ -70,8 +70,7 @@ pub(super) async fn full_lifecycle(
     }
     let elapsed = started.elapsed();
     let usage = since(before, usage_of(&pid));
-    let _ = server.start_kill();
-    let _ = server.wait().await;
+    stop_server(server).await?;
 
     let note = format!(
         "{} clients for {} s, {} orders placed, routed, shipped and delivered; \

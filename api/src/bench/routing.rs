@@ -7,7 +7,7 @@
 
 use super::baseline::PUBLISH_AWAITED;
 use super::measure::{since, usage_of, Figure};
-use super::scenario::start_server;
+use super::scenario::{start_server, stop_server};
 use super::Bench;
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -25,7 +25,7 @@ pub(super) async fn hot_sku_burst(
     bench: &Bench,
     baselines: &[Figure],
 ) -> anyhow::Result<Vec<Figure>> {
-    let (mut server, base) = start_server(bench, true).await?;
+    let (server, base) = start_server(bench, true).await?;
     let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
     let http = reqwest::Client::new();
     let orders = bench.size.burst_orders;
@@ -46,8 +46,7 @@ pub(super) async fn hot_sku_burst(
     wait_for_router(bench).await?;
     let elapsed = started.elapsed();
     let usage = since(before, usage_of(&pid));
-    let _ = server.start_kill();
-    let _ = server.wait().await;
+    stop_server(server).await?;
 
     let decisions = decisions(bench, first_position).await?;
     let routed = decisions.routed;

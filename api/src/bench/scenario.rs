@@ -97,7 +97,7 @@ pub(super) async fn place_orders_http(
     bench: &Bench,
     baselines: &[Figure],
 ) -> anyhow::Result<Vec<Figure>> {
-    let (mut server, base) = start_server(bench, false).await?;
+    let (server, base) = start_server(bench, false).await?;
     let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
     let before = usage_of(&pid);
     let http = reqwest::Client::new();
@@ -125,8 +125,7 @@ pub(super) async fn place_orders_http(
     }
     let drain = drain_started.elapsed();
     let usage = since(before, usage_of(&pid));
-    let _ = server.start_kill();
-    let _ = server.wait().await;
+    stop_server(server).await?;
 
     let placed = latencies.len();
     let orders = Figure::rate("place orders over HTTP", "orders/s", placed, elapsed)
@@ -201,6 +200,15 @@ async fn http_client(
         n += 1;
     }
     Ok(latencies)
+}
+
+/// Stops a server from [`start_server`]. One that already exited failed
+/// during the scenario, so its figures are not to be trusted: an error.
+pub(super) async fn stop_server(mut server: tokio::process::Child) -> anyhow::Result<()> {
+    if let Some(status) = server.try_wait().context("check ordo serve")? {
+        anyhow::bail!("ordo serve exited during the scenario ({status})");
+    }
+    server.kill().await.context("stop ordo serve")
 }
 
 /// Starts `ordo serve` on the bench's namespace, with or without the
