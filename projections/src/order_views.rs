@@ -222,9 +222,7 @@ async fn apply_orders(
     // The tracking rows are built while PostgreSQL inserts the timeline, so
     // that our CPU work and the server's overlap instead of taking turns.
     let (inserted, tracking) = futures::join!(write_timeline(tx, timeline), async {
-        let placed = TrackingRows::of(&tracked, false)?;
-        let changed = TrackingRows::of(&tracked, true)?;
-        Ok::<_, ProjectionError>((placed, changed))
+        TrackingRows::of(&tracked)
     });
     inserted?;
     let (placed, changed) = tracking?;
@@ -325,20 +323,19 @@ struct TrackingRows {
 }
 
 impl TrackingRows {
-    /// One row per placed order of the batch that has a stored row
-    /// (`is_stored`) or has none yet (`!is_stored`), its state as JSON text.
-    fn of(
-        tracked: &HashMap<String, Tracked<'_>>,
-        is_stored: bool,
-    ) -> Result<Self, ProjectionError> {
-        let mut rows = Self::default();
+    /// One row per placed order of the batch, its state as JSON text, split
+    /// into the orders placed in this batch (no row yet) and the others.
+    fn of(tracked: &HashMap<String, Tracked<'_>>) -> Result<(Self, Self), ProjectionError> {
+        let (mut placed_here, mut stored) = (Self::default(), Self::default());
         for (order_id, entry) in tracked {
             let Some(placed) = &entry.order.placed else {
                 continue;
             };
-            if entry.is_stored != is_stored {
-                continue;
-            }
+            let rows = if entry.is_stored {
+                &mut stored
+            } else {
+                &mut placed_here
+            };
             rows.order_id.push(order_id.clone());
             rows.customer_id.push(placed.customer_id.to_string());
             rows.channel.push(placed.channel.to_string());
@@ -360,7 +357,7 @@ impl TrackingRows {
                 })?;
             rows.state.push(state);
         }
-        Ok(rows)
+        Ok((placed_here, stored))
     }
 
     /// The rows in `COPY`'s binary format, in the column order of
@@ -395,21 +392,15 @@ async fn copy_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<(),
     if rows.order_id.is_empty() {
         return Ok(());
     }
-    let mut copy = tx
-        .copy_in_raw(
-            "copy order_tracking (order_id, customer_id, channel, status, version, position,
-                 currency, total_minor, tracking_token, placed_at, updated_at, state)
-             from stdin (format binary)",
-        )
-        .await
-        .map_err(ProjectionError::database("start copy into order_tracking"))?;
-    copy.send(rows.encode().finish())
-        .await
-        .map_err(ProjectionError::database("copy into order_tracking"))?;
-    copy.finish()
-        .await
-        .map_err(ProjectionError::database("finish copy into order_tracking"))?;
-    Ok(())
+    copy_in(
+        tx,
+        "copy order_tracking (order_id, customer_id, channel, status, version, position,
+             currency, total_minor, tracking_token, placed_at, updated_at, state)
+         from stdin (format binary)",
+        rows.encode(),
+        "copy into order_tracking",
+    )
+    .await
 }
 
 /// Upserts the tracking rows of orders that had one before this batch.
@@ -455,19 +446,34 @@ async fn write_tracking(tx: &mut PgConnection, rows: &TrackingRows) -> Result<()
 /// instead of passing unnoticed. (An event applied twice in another batching
 /// is caught earlier, by `fold`'s version check against the stored state.)
 async fn write_timeline(tx: &mut PgConnection, rows: CopyRows) -> Result<(), ProjectionError> {
+    copy_in(
+        tx,
+        "copy order_timeline (order_id, first_version, event_ids, positions, event_types,
+             occurred_at, recorded_at, actors, summaries)
+         from stdin (format binary)",
+        rows,
+        "copy into order_timeline",
+    )
+    .await
+}
+
+/// Sends `rows` through a `COPY … FROM STDIN (FORMAT binary)` statement;
+/// `operation` names it in errors.
+async fn copy_in(
+    tx: &mut PgConnection,
+    statement: &str,
+    rows: CopyRows,
+    operation: &'static str,
+) -> Result<(), ProjectionError> {
     let mut copy = tx
-        .copy_in_raw(
-            "copy order_timeline (order_id, first_version, event_ids, positions, event_types,
-                 occurred_at, recorded_at, actors, summaries)
-             from stdin (format binary)",
-        )
+        .copy_in_raw(statement)
         .await
-        .map_err(ProjectionError::database("start copy into order_timeline"))?;
+        .map_err(ProjectionError::database(operation))?;
     copy.send(rows.finish())
         .await
-        .map_err(ProjectionError::database("copy into order_timeline"))?;
+        .map_err(ProjectionError::database(operation))?;
     copy.finish()
         .await
-        .map_err(ProjectionError::database("finish copy into order_timeline"))?;
+        .map_err(ProjectionError::database(operation))?;
     Ok(())
 }

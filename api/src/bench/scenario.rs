@@ -330,43 +330,57 @@ async fn generate(bench: &Bench, events: usize) -> anyhow::Result<Vec<String>> {
 /// instead of only as a low rate.
 struct Pace {
     started: Instant,
-    /// Batches seen, the last position and when it came, the longest wait,
-    /// and when the first batch came.
-    batches: Mutex<(usize, u64, Instant, Duration, Option<Duration>)>,
+    batches: Mutex<Batches>,
+}
+
+/// What [`Pace`] has seen so far.
+struct Batches {
+    count: usize,
+    /// The last position reported, and when.
+    position: u64,
+    at: Instant,
+    longest_wait: Duration,
+    first_after: Option<Duration>,
 }
 
 impl Pace {
     /// Starts the clock for a projector that starts at position `from`.
     fn new(from: u64) -> Self {
         let started = Instant::now();
+        let batches = Batches {
+            count: 0,
+            position: from,
+            at: started,
+            longest_wait: Duration::ZERO,
+            first_after: None,
+        };
         Self {
             started,
-            batches: Mutex::new((0, from, started, Duration::ZERO, None)),
+            batches: Mutex::new(batches),
         }
     }
 
     /// Called at every checkpoint the projector reports.
     fn batch(&self, position: u64) {
         let now = Instant::now();
-        let mut guard = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, at, last, longest, first) = &mut *guard;
-        if position == *at {
+        let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        if position == batches.position {
             return;
         }
-        *at = position;
-        *count += 1;
-        *longest = (*longest).max(now - *last);
-        first.get_or_insert(now - self.started);
-        *last = now;
+        batches.count += 1;
+        batches.longest_wait = batches.longest_wait.max(now - batches.at);
+        batches.first_after.get_or_insert(now - self.started);
+        batches.position = position;
+        batches.at = now;
     }
 
     fn summary(&self) -> String {
-        let guard = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, _, _, longest, first) = *guard;
+        let batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
         format!(
-            "{count} batches, the first committed after {:.2} s, the longest wait for one {:.2} s",
-            first.unwrap_or_default().as_secs_f64(),
-            longest.as_secs_f64()
+            "{} batches, the first committed after {:.2} s, the longest wait for one {:.2} s",
+            batches.count,
+            batches.first_after.unwrap_or_default().as_secs_f64(),
+            batches.longest_wait.as_secs_f64()
         )
     }
 }
